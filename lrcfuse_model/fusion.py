@@ -1,0 +1,159 @@
+"""Fusing images with a trained LRCFuse: weights, a one-call numpy API and batch folders.
+
+``load_pretrained()`` returns the shipped model in eval mode. ``fuse(ir, vi)`` fuses one pair of
+numpy arrays (any size; gray or colour visible; 8- or 16-bit thermal) in one call.
+``fuse_folders`` fuses every pair of two folders, records each failure in a report and goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .model import LRCFuse
+from .pairing import find_pairs
+from .preprocess import InputError, PreparedPair, finish, prepare_pair, read_image
+
+WEIGHTS_DIR = Path(__file__).with_name("weights")
+DEFAULT_WEIGHTS = WEIGHTS_DIR / "lrcfuse_default.pt"
+
+
+def save_weights(model: LRCFuse, path: str | Path, meta: Mapping[str, Any] | None = None) -> Path:
+    """Write a weights file: model config + fp32 tensors + metadata (plain, ``weights_only`` safe)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    blob = {
+        "format": "lrcfuse-weights-v1",
+        "model_config": model.config.to_dict(),
+        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        "meta": dict(meta or {}),
+    }
+    torch.save(blob, path)
+    return path
+
+
+def load_model(path: str | Path | None = None, device: str | torch.device = "cpu") -> LRCFuse:
+    """An LRCFuse in eval mode from a weights file (``None``: the shipped weights).
+
+    Accepts weights files written by :func:`save_weights` and training checkpoints
+    (``runs/train/last.pt``). Anything else is an error naming the file and the expected keys.
+    """
+    path = Path(path) if path else DEFAULT_WEIGHTS
+    if not path.is_file():
+        hint = " (the package was installed without its weights?)" if path == DEFAULT_WEIGHTS else ""
+        raise FileNotFoundError(f"LRCFuse weight file {path} does not exist{hint}")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ValueError(f"{path}: not a readable LRCFuse weights file ({exc.__class__.__name__}: {exc})") from exc
+    if not isinstance(blob, dict) or "model_config" not in blob or ("state_dict" not in blob and "model" not in blob):
+        found = sorted(blob) if isinstance(blob, dict) else type(blob).__name__
+        raise ValueError(f"{path}: expected keys 'model_config' and 'state_dict' (or 'model'), found {found}")
+    model = LRCFuse(blob["model_config"])
+    state = blob.get("state_dict", blob.get("model"))
+    result = model.load_state_dict(state, strict=False)
+    if result.missing_keys or result.unexpected_keys:
+        raise ValueError(
+            f"{path}: weights do not match the model config they carry: missing {result.missing_keys[:8]}, "
+            f"unexpected {result.unexpected_keys[:8]}"
+        )
+    return model.to(device).eval()
+
+
+def load_pretrained(device: str | torch.device = "cpu") -> LRCFuse:
+    """The shipped LRCFuse weights (see MODEL_CARD.md), in eval mode."""
+    return load_model(None, device)
+
+
+@torch.inference_mode()
+def run_model(model: LRCFuse, pair: PreparedPair, device: str | torch.device | None = None) -> np.ndarray:
+    """Network forward pass on a prepared pair -> fused Y as float32 ``H x W`` (unclamped)."""
+    device = device or next(model.parameters()).device
+    ir = torch.from_numpy(pair.ir)[None, None].to(device)
+    vi = torch.from_numpy(pair.vi_y)[None, None].to(device)
+    return model(ir, vi)[0, 0].float().cpu().numpy()
+
+
+class Fuser:
+    """A model plus the data settings: ``fuser(ir, vi) -> fused uint8 image``."""
+
+    def __init__(self, model: LRCFuse | None = None, data_cfg: Mapping[str, Any] | None = None, device: str = "cpu") -> None:
+        self.model = (model or load_pretrained(device)).to(device).eval()
+        self.device = device
+        self.data_cfg = dict(data_cfg or {})
+
+    def __call__(self, ir: np.ndarray, vi: np.ndarray, names: tuple[str, str] = ("thermal image", "visible image")) -> np.ndarray:
+        pair = prepare_pair(ir, vi, self.data_cfg, names)
+        fused = run_model(self.model, pair, self.device)
+        if not np.isfinite(fused).all():
+            raise InputError(f"{names[0]} + {names[1]}: the network produced NaN/inf (corrupt weights or input?)")
+        return finish(fused, pair)
+
+
+_DEFAULT_FUSER: Fuser | None = None
+
+
+def fuse(ir: np.ndarray, vi: np.ndarray, model: LRCFuse | None = None, data_cfg: Mapping[str, Any] | None = None) -> np.ndarray:
+    """Fuse one thermal + visible pair of numpy arrays with the shipped (or given) model.
+
+    ``ir``: ``H x W`` uint8/uint16/float (or R=G=B RGB). ``vi``: ``H x W`` gray or ``H x W x 3``
+    RGB. Returns uint8 ``H x W`` (gray visible) or ``H x W x 3`` RGB (colour visible).
+    """
+    global _DEFAULT_FUSER
+    if model is not None or data_cfg:
+        return Fuser(model, data_cfg)(ir, vi)
+    if _DEFAULT_FUSER is None:
+        _DEFAULT_FUSER = Fuser()
+    return _DEFAULT_FUSER(ir, vi)
+
+
+@dataclass
+class FolderReport:
+    """What a batch run did: one row per pair, failures with their reason."""
+
+    fused: list[dict[str, Any]] = field(default_factory=list)
+    failed: list[dict[str, str]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"fused": self.fused, "failed": self.failed, "n_fused": len(self.fused), "n_failed": len(self.failed)}
+
+
+def fuse_folders(
+    ir_dir: str | Path,
+    vi_dir: str | Path,
+    out_dir: str | Path,
+    fuser: Fuser,
+    progress: Callable[[Any], Any] | None = None,
+) -> FolderReport:
+    """Fuse every pair of ``ir_dir`` / ``vi_dir`` into ``out_dir/<name>.png``.
+
+    A pair that fails (unreadable file, size mismatch, missing partner ...) is recorded in the
+    report with its reason and the run goes on; ``out_dir/report.json`` is written at the end.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pairs, problems = find_pairs(ir_dir, vi_dir)
+    report = FolderReport(failed=[{"name": Path(p.split(":")[0]).stem, "error": p} for p in problems])
+    iterator = progress(pairs) if progress else pairs
+    for pair in iterator:
+        try:
+            t0 = time.perf_counter()
+            ir, vi = read_image(pair.ir), read_image(pair.vi)
+            fused = fuser(ir, vi, names=(str(pair.ir), str(pair.vi)))
+            seconds = time.perf_counter() - t0
+            target = out_dir / f"{pair.name}.png"
+            Image.fromarray(fused).save(target)
+            report.fused.append({"name": pair.name, "output": str(target), "height": fused.shape[0],
+                                 "width": fused.shape[1], "seconds": round(seconds, 4)})
+        except (InputError, OSError, ValueError) as exc:
+            report.failed.append({"name": pair.name, "error": str(exc)})
+    with open(out_dir / "report.json", "w", encoding="utf-8") as f:
+        json.dump(report.to_dict(), f, indent=2)
+    return report

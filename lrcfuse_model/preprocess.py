@@ -1,0 +1,193 @@
+"""The one preprocessing path: image files / arrays -> network inputs -> output image.
+
+Used by the CLI, the training data, the ROS node and every inference backend, so that an image
+is prepared the same way wherever it is fused.
+
+* Thermal: 2-D uint8 / uint16 (or float) arrays; an RGB thermal image (TNO stores R=G=B) is
+  reduced to one channel. 16-bit (radiometric) images are normalised robustly, never by a plain
+  /65535: ``percentile`` (default: clip to the 1st..99th percentile, then stretch), ``fixed``
+  (a known raw range), ``minmax`` or ``none`` (/ dtype max). 8-bit images are display-scaled
+  already and are divided by 255 unless ``normalize_8bit`` asks for the same treatment.
+* Visible: gray or RGB. RGB goes through full-range BT.601 YCbCr (as in JPEG / OpenCV and the
+  fusion literature, e.g. RefineFuse): Y is fused, Cb and Cr come back unchanged. An RGB image
+  whose three channels are equal (TNO's visible images) is treated as gray, so it fuses to gray.
+* Sizes: the two images must have the same size; ``size_mismatch: resize_ir`` resizes the thermal
+  image (bilinear) to the visible size instead of failing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+THERMAL_NORMS = ("percentile", "fixed", "minmax", "none")
+
+
+class InputError(ValueError):
+    """An input image that cannot be fused, with a message naming it and what was expected."""
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Decode an image file to uint8/uint16 ``H x W`` or uint8 ``H x W x 3`` (RGB)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    try:
+        with Image.open(path) as im:
+            im.load()
+            if im.mode in ("I;16", "I;16B", "I;16L"):
+                return np.asarray(im, dtype=np.uint16)
+            if im.mode == "I":
+                arr = np.asarray(im)
+                if arr.min() < 0 or arr.max() > 65535:
+                    raise InputError(f"{path}: 32-bit integer image out of the 16-bit range")
+                return arr.astype(np.uint16)
+            if im.mode == "L":
+                return np.asarray(im, dtype=np.uint8)
+            return np.asarray(im.convert("RGB"), dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        raise InputError(f"{path}: not a readable image ({exc})") from exc
+
+
+def to_single_channel(img: np.ndarray, name: str = "image") -> np.ndarray:
+    """A 2-D view of ``img``: gray as is, an RGB image with equal channels -> one channel."""
+    if img.ndim == 3 and img.shape[2] == 1:
+        return img[:, :, 0]
+    if img.ndim == 2:
+        return img
+    if img.ndim == 3 and img.shape[2] == 3:
+        if np.array_equal(img[:, :, 0], img[:, :, 1]) and np.array_equal(img[:, :, 0], img[:, :, 2]):
+            return img[:, :, 0]
+        return img
+    raise InputError(f"{name}: expected H x W or H x W x 3, got shape {img.shape}")
+
+
+def _check_finite(x: np.ndarray, name: str) -> None:
+    if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
+        raise InputError(f"{name}: contains NaN or infinite values")
+
+
+def normalize_thermal(
+    ir: np.ndarray,
+    mode: str = "percentile",
+    percentiles: tuple[float, float] | list[float] = (1.0, 99.0),
+    fixed_range: tuple[float, float] | list[float] = (0.0, 65535.0),
+    normalize_8bit: bool = False,
+    name: str = "thermal image",
+) -> np.ndarray:
+    """Thermal array -> float32 ``H x W`` in [0, 1] (see the module docstring for the modes)."""
+    if mode not in THERMAL_NORMS:
+        raise InputError(f"thermal_norm must be one of {THERMAL_NORMS}, got {mode!r}")
+    ir = to_single_channel(ir, name)
+    if ir.ndim != 2:
+        # A colour-mapped thermal image cannot be turned back into temperatures reliably.
+        ir = np.asarray(Image.fromarray(ir).convert("L"))
+    _check_finite(ir, name)
+    if ir.dtype == np.uint8 and not normalize_8bit:
+        return ir.astype(np.float32) / 255.0
+    x = ir.astype(np.float32)
+    if mode == "none":
+        scale = 255.0 if ir.dtype == np.uint8 else 65535.0 if ir.dtype == np.uint16 else 1.0
+        return np.clip(x / scale, 0.0, 1.0)
+    if mode == "percentile":
+        lo, hi = np.percentile(x, [percentiles[0], percentiles[1]])
+    elif mode == "fixed":
+        lo, hi = float(fixed_range[0]), float(fixed_range[1])
+    else:
+        lo, hi = float(x.min()), float(x.max())
+    if hi <= lo:  # a flat frame (lens cap, NUC) fuses as mid-gray instead of dividing by zero
+        return np.full(x.shape, 0.5, dtype=np.float32)
+    return np.clip((x - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
+
+
+# Full-range BT.601 (JPEG) YCbCr, on [0, 1] values with chroma centred on 0.5.
+_RGB2YCC = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]], np.float32)
+_YCC2RGB = np.linalg.inv(_RGB2YCC).astype(np.float32)
+
+
+def rgb_to_ycbcr(rgb: np.ndarray) -> np.ndarray:
+    """Float RGB ``H x W x 3`` in [0, 1] -> YCbCr in [0, 1] (Cb, Cr centred on 0.5)."""
+    ycc = rgb @ _RGB2YCC.T
+    ycc[..., 1:] += 0.5
+    return ycc
+
+
+def ycbcr_to_rgb(ycc: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`rgb_to_ycbcr`, clipped to [0, 1]."""
+    x = ycc.copy()
+    x[..., 1:] -= 0.5
+    return np.clip(x @ _YCC2RGB.T, 0.0, 1.0)
+
+
+def visible_to_float(vi: np.ndarray, name: str = "visible image") -> np.ndarray:
+    vi = to_single_channel(vi, name)
+    _check_finite(vi, name)
+    if vi.dtype == np.uint8:
+        return vi.astype(np.float32) / 255.0
+    if vi.dtype == np.uint16:
+        return vi.astype(np.float32) / 65535.0
+    return np.clip(vi.astype(np.float32), 0.0, 1.0)
+
+
+@dataclass
+class PreparedPair:
+    """Network inputs (``ir``, ``vi_y``: float32 ``H x W`` in [0, 1]) and what the output needs."""
+
+    ir: np.ndarray
+    vi_y: np.ndarray
+    cbcr: np.ndarray | None  # H x W x 2 for a colour visible image, else None
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.vi_y.shape  # type: ignore[return-value]
+
+
+def resize_float(img: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
+    h, w = size_hw
+    return np.asarray(Image.fromarray(img.astype(np.float32), mode="F").resize((w, h), Image.BILINEAR), np.float32)
+
+
+def prepare_pair(
+    ir: np.ndarray, vi: np.ndarray, data_cfg: Mapping[str, Any] | None = None, names: tuple[str, str] = ("thermal image", "visible image")
+) -> PreparedPair:
+    """Thermal + visible arrays -> :class:`PreparedPair`, per the ``data`` config section."""
+    from .config import load_defaults
+
+    cfg = dict(load_defaults()["data"])
+    if data_cfg:
+        cfg.update(data_cfg)
+    ir_f = normalize_thermal(
+        np.asarray(ir), cfg["thermal_norm"], cfg["thermal_percentiles"], cfg["thermal_range"], cfg["normalize_8bit"], names[0]
+    )
+    vi_f = visible_to_float(np.asarray(vi), names[1])
+    cbcr = None
+    if vi_f.ndim == 3:
+        ycc = rgb_to_ycbcr(vi_f)
+        vi_y, cbcr = np.ascontiguousarray(ycc[..., 0]), ycc[..., 1:]
+    else:
+        vi_y = vi_f
+    if ir_f.shape != vi_y.shape:
+        if cfg["size_mismatch"] == "resize_ir":
+            ir_f = resize_float(ir_f, vi_y.shape)
+        else:
+            raise InputError(
+                f"{names[0]} is {ir_f.shape[1]}x{ir_f.shape[0]} but {names[1]} is {vi_y.shape[1]}x{vi_y.shape[0]} "
+                "(width x height); register the cameras, or set data.size_mismatch: resize_ir (--size-mismatch resize_ir)"
+            )
+    if min(vi_y.shape) < 1:
+        raise InputError(f"{names[1]}: empty image")
+    return PreparedPair(ir=np.ascontiguousarray(ir_f), vi_y=vi_y, cbcr=cbcr)
+
+
+def finish(fused_y: np.ndarray, pair: PreparedPair) -> np.ndarray:
+    """Fused Y (float ``H x W``) -> uint8 gray, or uint8 RGB with the visible image's chroma."""
+    y = np.clip(np.nan_to_num(fused_y, nan=0.0), 0.0, 1.0)
+    if pair.cbcr is None:
+        out = y
+    else:
+        out = ycbcr_to_rgb(np.concatenate([y[..., None], pair.cbcr], axis=-1))
+    return (out * 255.0 + 0.5).astype(np.uint8)

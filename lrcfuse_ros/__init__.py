@@ -1,0 +1,1 @@
+"""ROS 2 side of lrcfuse (the fusion node arrives with its own issue)."""

@@ -1,0 +1,49 @@
+"""lrcfuse: one repository that is both a ROS 2 ament_python package and a pip project."""
+
+from glob import glob
+
+from setuptools import find_packages, setup
+
+package_name = "lrcfuse_ros"
+
+setup(
+    name=package_name,
+    version="0.1.0",
+    description="LRCFuse infrared + visible image fusion: PyTorch training, evaluation and a ROS 2 node",
+    long_description=open("README.md", encoding="utf-8").read() if __import__("os").path.exists("README.md") else "",
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.10",
+    packages=find_packages(include=["lrcfuse_model", "lrcfuse_model.*", "lrcfuse_ros", "lrcfuse_ros.*"]),
+    package_data={"lrcfuse_model": ["cfg/*.yaml", "weights/*.pt", "weights/*.json"]},
+    data_files=[
+        ("share/ament_index/resource_index/packages", ["resource/" + package_name]),
+        ("share/" + package_name, ["package.xml"]),
+        ("share/" + package_name + "/launch", glob("launch/*.py")),
+        ("share/" + package_name + "/config", glob("config/*")),
+    ],
+    install_requires=[
+        # torch is not pinned here: install it first (CPU build, see README) so pip keeps it.
+        "torch>=2.1",
+        "numpy>=1.23",
+        "pillow>=9",
+        "pyyaml>=6",
+        "tqdm>=4.60",
+        "matplotlib>=3.6",
+        "setuptools",
+    ],
+    extras_require={
+        "ros": ["ros-rclpy[fastrtps]", "ros-sensor-msgs", "ros-std-msgs", "rosbags"],
+        "export": ["onnx", "onnxruntime"],
+        "detect": ["ultralytics"],
+        "dev": ["pytest>=7", "ruff", "scipy"],
+    },
+    entry_points={
+        "console_scripts": [
+            "lrcfuse = lrcfuse_model.cli:main",
+        ],
+    },
+    zip_safe=True,
+    maintainer="lrcfuse developers",
+    maintainer_email="lrcfuse@example.org",
+)
