@@ -11,5 +11,14 @@ __version__ = "0.1.0"
 from .fusion import Fuser, fuse, load_model, load_pretrained, save_weights  # noqa: E402
 from .model import LRCFuse, LRCFuseConfig, count_parameters  # noqa: E402
 
-__all__ = ["LRCFuse", "LRCFuseConfig", "Fuser", "count_parameters", "fuse", "load_model", "load_pretrained",
-           "save_weights", "__version__"]
+__all__ = [
+    "LRCFuse",
+    "LRCFuseConfig",
+    "Fuser",
+    "count_parameters",
+    "fuse",
+    "load_model",
+    "load_pretrained",
+    "save_weights",
+    "__version__",
+]

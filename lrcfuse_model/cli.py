@@ -15,8 +15,9 @@ import os
 import re
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from . import __version__
 from .config import DEFAULTS_PATH, ConfigError, load_defaults, resolve
@@ -90,6 +91,7 @@ def _threads(n: int) -> None:
 
 # -- subcommands ----------------------------------------------------------------------------------
 
+
 def cmd_fuse(cfg: dict[str, Any], args: argparse.Namespace) -> int:
     import numpy as np
     from PIL import Image
@@ -120,8 +122,10 @@ def cmd_fuse(cfg: dict[str, Any], args: argparse.Namespace) -> int:
     report = fuse_folders(ir, vi, out, fuser, progress=lambda it: tqdm(it, desc="fuse", unit="pair"))
     wall = time.perf_counter() - started
     seconds = [r["seconds"] for r in report.fused]
-    print(f"fused {len(report.fused)} pairs into {out} in {wall:.1f} s"
-          + (f" ({np.mean(seconds):.3f} s per pair, median {np.median(seconds):.3f} s)" if seconds else ""))
+    print(
+        f"fused {len(report.fused)} pairs into {out} in {wall:.1f} s"
+        + (f" ({np.mean(seconds):.3f} s per pair, median {np.median(seconds):.3f} s)" if seconds else "")
+    )
     if report.failed:
         print(f"{len(report.failed)} pairs FAILED (details in {out / 'report.json'}):", file=sys.stderr)
         for row in report.failed:
@@ -139,10 +143,16 @@ def cmd_train(cfg: dict[str, Any], args: argparse.Namespace) -> int:
 
 
 COMMANDS: dict[str, tuple[Callable[[dict, argparse.Namespace], int], Sequence[str], str]] = {
-    "fuse": (cmd_fuse, ("fuse", "data"),
-             "fuse every pair of --ir DIR and --vi DIR (same file names) into --out DIR, or one pair of files"),
-    "train": (cmd_train, ("train", "model", "loss", "data"),
-              "train LRCFuse on paired folders (--data DIR ..., each with ir/ and vi/); resumes with --resume"),
+    "fuse": (
+        cmd_fuse,
+        ("fuse", "data"),
+        "fuse every pair of --ir DIR and --vi DIR (same file names) into --out DIR, or one pair of files",
+    ),
+    "train": (
+        cmd_train,
+        ("train", "model", "loss", "data"),
+        "train LRCFuse on paired folders (--data DIR ..., each with ir/ and vi/); resumes with --resume",
+    ),
 }
 
 
@@ -157,7 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (_, sections, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
-        p.add_argument("--config", metavar="FILE", help="YAML file overriding the defaults (any subset of sections/keys)")
+        p.add_argument(
+            "--config", metavar="FILE", help="YAML file overriding the defaults (any subset of sections/keys)"
+        )
         p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
         _add_section_options(p, defaults, sections)
     return parser
@@ -186,7 +198,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         _reexec_with_fast_malloc(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+    )
     func, _, _ = COMMANDS[args.command]
     try:
         cfg = resolve(args.config, _overrides_from_args(args))

@@ -10,8 +10,9 @@ uninterrupted run would have seen.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -47,7 +48,9 @@ class PatchSampler:
         self.failed: list[str] = []
         for pair in pairs:
             try:
-                prepared = prepare_pair(read_image(pair.ir), read_image(pair.vi), data_cfg, (str(pair.ir), str(pair.vi)))
+                prepared = prepare_pair(
+                    read_image(pair.ir), read_image(pair.vi), data_cfg, (str(pair.ir), str(pair.vi))
+                )
             except InputError as exc:
                 self.failed.append(str(exc))
                 log.warning("skipping training pair %s: %s", pair.name, exc)

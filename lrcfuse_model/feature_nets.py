@@ -20,8 +20,8 @@ no fallback to random weights (a random loss network silently trains a different
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 from torch import nn
@@ -35,8 +35,18 @@ YOLOV5N_ENV = "LRCFUSE_YOLOV5N_WEIGHTS"
 
 # torchvision's vgg16 `features` indices of the 10 convolutions up to conv4_3, and the ReLU
 # after which each level is taken (relu1_2, relu2_2, relu3_3, relu4_3).
-_VGG_CONVS = [(0, 3, 64), (2, 64, 64), (5, 64, 128), (7, 128, 128), (10, 128, 256),
-              (12, 256, 256), (14, 256, 256), (17, 256, 512), (19, 512, 512), (21, 512, 512)]
+_VGG_CONVS = [
+    (0, 3, 64),
+    (2, 64, 64),
+    (5, 64, 128),
+    (7, 128, 128),
+    (10, 128, 256),
+    (12, 256, 256),
+    (14, 256, 256),
+    (17, 256, 512),
+    (19, 512, 512),
+    (21, 512, 512),
+]
 _VGG_LEVEL_AFTER = {3: 0, 8: 1, 15: 2, 22: 3}  # index of the ReLU module -> level
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -47,12 +57,12 @@ class FeatureNetwork(nn.Module):
 
     name: str = ""
 
-    def freeze(self) -> "FeatureNetwork":
+    def freeze(self) -> FeatureNetwork:
         for p in self.parameters():
             p.requires_grad_(False)
         return self.eval()
 
-    def train(self, mode: bool = True) -> "FeatureNetwork":
+    def train(self, mode: bool = True) -> FeatureNetwork:
         # Frozen BatchNorm statistics whatever the caller does with .train().
         return super().train(False)
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -84,12 +85,16 @@ def run_model(model: LRCFuse, pair: PreparedPair, device: str | torch.device | N
 class Fuser:
     """A model plus the data settings: ``fuser(ir, vi) -> fused uint8 image``."""
 
-    def __init__(self, model: LRCFuse | None = None, data_cfg: Mapping[str, Any] | None = None, device: str = "cpu") -> None:
+    def __init__(
+        self, model: LRCFuse | None = None, data_cfg: Mapping[str, Any] | None = None, device: str = "cpu"
+    ) -> None:
         self.model = (model or load_pretrained(device)).to(device).eval()
         self.device = device
         self.data_cfg = dict(data_cfg or {})
 
-    def __call__(self, ir: np.ndarray, vi: np.ndarray, names: tuple[str, str] = ("thermal image", "visible image")) -> np.ndarray:
+    def __call__(
+        self, ir: np.ndarray, vi: np.ndarray, names: tuple[str, str] = ("thermal image", "visible image")
+    ) -> np.ndarray:
         pair = prepare_pair(ir, vi, self.data_cfg, names)
         fused = run_model(self.model, pair, self.device)
         if not np.isfinite(fused).all():
@@ -100,7 +105,9 @@ class Fuser:
 _DEFAULT_FUSER: Fuser | None = None
 
 
-def fuse(ir: np.ndarray, vi: np.ndarray, model: LRCFuse | None = None, data_cfg: Mapping[str, Any] | None = None) -> np.ndarray:
+def fuse(
+    ir: np.ndarray, vi: np.ndarray, model: LRCFuse | None = None, data_cfg: Mapping[str, Any] | None = None
+) -> np.ndarray:
     """Fuse one thermal + visible pair of numpy arrays with the shipped (or given) model.
 
     ``ir``: ``H x W`` uint8/uint16/float (or R=G=B RGB). ``vi``: ``H x W`` gray or ``H x W x 3``
@@ -150,8 +157,15 @@ def fuse_folders(
             seconds = time.perf_counter() - t0
             target = out_dir / f"{pair.name}.png"
             Image.fromarray(fused).save(target)
-            report.fused.append({"name": pair.name, "output": str(target), "height": fused.shape[0],
-                                 "width": fused.shape[1], "seconds": round(seconds, 4)})
+            report.fused.append(
+                {
+                    "name": pair.name,
+                    "output": str(target),
+                    "height": fused.shape[0],
+                    "width": fused.shape[1],
+                    "seconds": round(seconds, 4),
+                }
+            )
         except (InputError, OSError, ValueError) as exc:
             report.failed.append({"name": pair.name, "error": str(exc)})
     with open(out_dir / "report.json", "w", encoding="utf-8") as f:

@@ -18,7 +18,8 @@ terms are zero and reported as such (an explicit ablation, never a silent fallba
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -66,7 +67,9 @@ class FusionLoss(nn.Module):
             )
         self.features = feature_net
 
-    def forward(self, fused: torch.Tensor, ir: torch.Tensor, vi: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def forward(
+        self, fused: torch.Tensor, ir: torch.Tensor, vi: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         c = self.cfg
         terms: dict[str, torch.Tensor] = {"pixel": F.mse_loss(fused, vi)}
         grad_f = sobel_magnitude(fused)

@@ -33,8 +33,9 @@ With the defaults the network has about 0.18 M parameters, as reported for LRCFu
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -55,7 +56,7 @@ class LRCFuseConfig:
     threshold_init: float = 0.01
 
     @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> "LRCFuseConfig":
+    def from_dict(cls, values: Mapping[str, Any]) -> LRCFuseConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:

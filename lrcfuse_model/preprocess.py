@@ -17,9 +17,10 @@ is prepared the same way wherever it is fused.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -152,7 +153,10 @@ def resize_float(img: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
 
 
 def prepare_pair(
-    ir: np.ndarray, vi: np.ndarray, data_cfg: Mapping[str, Any] | None = None, names: tuple[str, str] = ("thermal image", "visible image")
+    ir: np.ndarray,
+    vi: np.ndarray,
+    data_cfg: Mapping[str, Any] | None = None,
+    names: tuple[str, str] = ("thermal image", "visible image"),
 ) -> PreparedPair:
     """Thermal + visible arrays -> :class:`PreparedPair`, per the ``data`` config section."""
     from .config import load_defaults
@@ -161,7 +165,12 @@ def prepare_pair(
     if data_cfg:
         cfg.update(data_cfg)
     ir_f = normalize_thermal(
-        np.asarray(ir), cfg["thermal_norm"], cfg["thermal_percentiles"], cfg["thermal_range"], cfg["normalize_8bit"], names[0]
+        np.asarray(ir),
+        cfg["thermal_norm"],
+        cfg["thermal_percentiles"],
+        cfg["thermal_range"],
+        cfg["normalize_8bit"],
+        names[0],
     )
     vi_f = visible_to_float(np.asarray(vi), names[1])
     cbcr = None

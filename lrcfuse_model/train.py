@@ -21,8 +21,9 @@ import math
 import random
 import signal
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -95,8 +96,9 @@ class Trainer:
         if t["threads"]:
             torch.set_num_threads(int(t["threads"]))
         torch.manual_seed(t["seed"])
-        self.model = LRCFuse(cfg["model"])
-        self.loss = FusionLoss(cfg["loss"])
+        self.device = torch.device(t["device"])
+        self.model = LRCFuse(cfg["model"]).to(self.device)
+        self.loss = FusionLoss(cfg["loss"]).to(self.device)
         if self.loss.features is None:
             log.warning("loss.feature_net is 'none': training WITHOUT the perceptual terms (pixel + sobel only)")
         if sampler is None:
@@ -142,7 +144,7 @@ class Trainer:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"checkpoint {path} does not exist")
-        blob = torch.load(path, map_location="cpu", weights_only=False)
+        blob = torch.load(path, map_location=self.device, weights_only=False)
         if blob.get("format") != "lrcfuse-checkpoint-v1":
             raise ValueError(f"{path} is not an lrcfuse training checkpoint (format {blob.get('format')!r})")
         if blob["model_config"] != self.model.config.to_dict():
@@ -153,7 +155,7 @@ class Trainer:
         self.model.load_state_dict(blob["model"])
         self.optimizer.load_state_dict(blob["optimizer"])
         self.scheduler.load_state_dict(blob["scheduler"])
-        _set_rng_state(blob["rng"])
+        _set_rng_state({**blob["rng"], "torch": blob["rng"]["torch"].cpu()})
         self.step = int(blob["step"])
         self.elapsed = float(blob.get("elapsed_s", 0.0))
         self._truncate_log()
@@ -177,12 +179,15 @@ class Trainer:
     def train_step(self) -> tuple[float, dict[str, float]]:
         t = self.cfg["train"]
         ir, vi = self.sampler.batch(self.step, t["batch_size"], t["seed"])
+        ir, vi = ir.to(self.device), vi.to(self.device)
         self.model.train()
         fused = self.model(ir, vi)
         total, terms = self.loss(fused, ir, vi)
         if not torch.isfinite(total):
             values = {k: float(v) for k, v in terms.items()}
-            raise FloatingPointError(f"loss is {float(total)} at step {self.step} (terms {values}); last checkpoint kept")
+            raise FloatingPointError(
+                f"loss is {float(total)} at step {self.step} (terms {values}); last checkpoint kept"
+            )
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
         if t["grad_clip"] > 0:
@@ -210,17 +215,29 @@ class Trainer:
         started, elapsed0 = time.monotonic(), self.elapsed
         old_handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         stop_reason = "steps"
-        bar = tqdm(total=t["steps"], initial=self.step, desc="train", unit="step", disable=not show_progress,
-                   dynamic_ncols=True)
+        bar = tqdm(
+            total=t["steps"],
+            initial=self.step,
+            desc="train",
+            unit="step",
+            disable=not show_progress,
+            dynamic_ncols=True,
+        )
         try:
             while self.step < t["steps"]:
                 total, terms = self.train_step()
                 self.elapsed = elapsed0 + time.monotonic() - started
                 bar.update(1)
                 if self.step % t["log_every"] == 0 or self.step == t["steps"]:
-                    writer.writerow({"step": self.step, "total": f"{total:.6g}",
-                                     **{k: f"{v:.6g}" for k, v in terms.items()},
-                                     "lr": f"{self.scheduler.get_last_lr()[0]:.3g}", "elapsed_s": f"{self.elapsed:.1f}"})
+                    writer.writerow(
+                        {
+                            "step": self.step,
+                            "total": f"{total:.6g}",
+                            **{k: f"{v:.6g}" for k, v in terms.items()},
+                            "lr": f"{self.scheduler.get_last_lr()[0]:.3g}",
+                            "elapsed_s": f"{self.elapsed:.1f}",
+                        }
+                    )
                     log_file.flush()
                     bar.set_postfix(loss=f"{total:.4f}")
                 if self.step % t["save_every"] == 0:
@@ -237,15 +254,31 @@ class Trainer:
             for s, h in old_handlers.items():
                 signal.signal(s, h)
             self.save_checkpoint()
-        weights = save_weights(self.model, self.out / "weights.pt", meta={
-            "steps": self.step, "train_seconds": round(self.elapsed, 1), "loss": dict(self.cfg["loss"]),
-            "data": [str(d) for d in t["data"]], "excluded": [str(d) for d in t["exclude"]],
-            "batch_size": t["batch_size"], "patch_size": t["patch_size"], "lr": t["lr"],
-        })
+        weights = save_weights(
+            self.model,
+            self.out / "weights.pt",
+            meta={
+                "steps": self.step,
+                "train_seconds": round(self.elapsed, 1),
+                "loss": dict(self.cfg["loss"]),
+                "data": [str(d) for d in t["data"]],
+                "excluded": [str(d) for d in t["exclude"]],
+                "batch_size": t["batch_size"],
+                "patch_size": t["patch_size"],
+                "lr": t["lr"],
+            },
+        )
         png = plot_loss_curves(csv_path, self.out / "loss_curves.png")
-        summary = {"step": self.step, "stopped_by": stop_reason, "elapsed_s": round(self.elapsed, 1),
-                   "checkpoint": str(self.checkpoint_path()), "weights": str(weights),
-                   "loss_csv": str(csv_path), "loss_png": str(png) if png else None,
-                   "parameters": count_parameters(self.model), "training_pairs": len(self.sampler)}
+        summary = {
+            "step": self.step,
+            "stopped_by": stop_reason,
+            "elapsed_s": round(self.elapsed, 1),
+            "checkpoint": str(self.checkpoint_path()),
+            "weights": str(weights),
+            "loss_csv": str(csv_path),
+            "loss_png": str(png) if png else None,
+            "parameters": count_parameters(self.model),
+            "training_pairs": len(self.sampler),
+        }
         log.info("training stopped (%s) at step %d after %.0f s", stop_reason, self.step, self.elapsed)
         return summary
