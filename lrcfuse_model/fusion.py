@@ -59,7 +59,10 @@ def load_model(path: str | Path | None = None, device: str | torch.device = "cpu
         raise ValueError(f"{path}: expected keys 'model_config' and 'state_dict' (or 'model'), found {found}")
     model = LRCFuse(blob["model_config"])
     state = blob.get("state_dict", blob.get("model"))
-    result = model.load_state_dict(state, strict=False)
+    try:
+        result = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # tensors whose shapes differ from the config's (strict=False still raises)
+        raise ValueError(f"{path}: weights do not match the model config they carry: {exc}") from exc
     if result.missing_keys or result.unexpected_keys:
         raise ValueError(
             f"{path}: weights do not match the model config they carry: missing {result.missing_keys[:8]}, "
@@ -166,8 +169,9 @@ def fuse_folders(
                     "seconds": round(seconds, 4),
                 }
             )
-        except (InputError, OSError, ValueError) as exc:
-            report.failed.append({"name": pair.name, "error": str(exc)})
+        except Exception as exc:  # a batch job records any failure of one pair and goes on
+            message = str(exc) if isinstance(exc, (InputError, OSError, ValueError)) else f"{type(exc).__name__}: {exc}"
+            report.failed.append({"name": pair.name, "error": message})
     with open(out_dir / "report.json", "w", encoding="utf-8") as f:
         json.dump(report.to_dict(), f, indent=2)
     return report

@@ -149,7 +149,7 @@ class PreparedPair:
 
 def resize_float(img: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
     h, w = size_hw
-    return np.asarray(Image.fromarray(img.astype(np.float32), mode="F").resize((w, h), Image.BILINEAR), np.float32)
+    return np.array(Image.fromarray(img.astype(np.float32), mode="F").resize((w, h), Image.BILINEAR), np.float32)
 
 
 def prepare_pair(
@@ -185,10 +185,11 @@ def prepare_pair(
         else:
             raise InputError(
                 f"{names[0]} is {ir_f.shape[1]}x{ir_f.shape[0]} but {names[1]} is {vi_y.shape[1]}x{vi_y.shape[0]} "
-                "(width x height); register the cameras, or set data.size_mismatch: resize_ir (--size-mismatch resize_ir)"
+                "(width x height); register the cameras, or set data.size_mismatch: resize_ir "
+                "(--size-mismatch resize_ir)"
             )
-    if min(vi_y.shape) < 1:
-        raise InputError(f"{names[1]}: empty image")
+    if min(vi_y.shape) < 2:
+        raise InputError(f"{names[1]}: {vi_y.shape[1]}x{vi_y.shape[0]} is too small (at least 2x2 pixels)")
     return PreparedPair(ir=np.ascontiguousarray(ir_f), vi_y=vi_y, cbcr=cbcr)
 
 

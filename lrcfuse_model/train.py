@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import logging
 import math
+import pickle
 import random
 import signal
 import time
@@ -40,12 +41,19 @@ CSV_FIELDS = ["step", "total", *TERMS, "lr", "elapsed_s"]
 
 
 def _rng_state() -> dict[str, Any]:
-    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    # numpy's key array is stored as a tensor: a pickled ndarray would make the checkpoint
+    # unloadable with torch.load(weights_only=True), i.e. by `load_model` / `fuse --weights`.
+    kind, key, *rest = np.random.get_state()
+    numpy_state = (kind, torch.from_numpy(key.astype(np.int64)), *rest)
+    return {"torch": torch.get_rng_state(), "numpy": numpy_state, "python": random.getstate()}
 
 
 def _set_rng_state(state: Mapping[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
+    kind, key, *rest = state["numpy"]
+    if isinstance(key, torch.Tensor):
+        key = key.cpu().numpy().astype(np.uint32)
+    np.random.set_state((kind, key, *rest))
     random.setstate(state["python"])
 
 
@@ -144,7 +152,12 @@ class Trainer:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"checkpoint {path} does not exist")
-        blob = torch.load(path, map_location=self.device, weights_only=False)
+        try:  # plain tensors and containers only: a checkpoint cannot run code when loaded
+            blob = torch.load(path, map_location=self.device, weights_only=True)
+        except pickle.UnpicklingError:
+            # Checkpoints of lrcfuse < 0.1.0 pickled numpy's RNG state; read those the old way.
+            log.warning("%s holds pickled numpy state; loading it as a trusted file", path)
+            blob = torch.load(path, map_location=self.device, weights_only=False)
         if blob.get("format") != "lrcfuse-checkpoint-v1":
             raise ValueError(f"{path} is not an lrcfuse training checkpoint (format {blob.get('format')!r})")
         if blob["model_config"] != self.model.config.to_dict():
@@ -184,9 +197,9 @@ class Trainer:
         fused = self.model(ir, vi)
         total, terms = self.loss(fused, ir, vi)
         if not torch.isfinite(total):
-            values = {k: float(v) for k, v in terms.items()}
+            values = {k: v.item() for k, v in terms.items()}
             raise FloatingPointError(
-                f"loss is {float(total)} at step {self.step} (terms {values}); last checkpoint kept"
+                f"loss is {total.item()} at step {self.step} (terms {values}); last checkpoint kept"
             )
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()

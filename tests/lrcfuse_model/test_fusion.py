@@ -1,0 +1,192 @@
+"""lrcfuse_model.fusion: weights files, the numpy API and batch folder fusion."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import lrcfuse_model
+from lrcfuse_model import LRCFuse, count_parameters
+from lrcfuse_model.fusion import DEFAULT_WEIGHTS, Fuser, fuse, fuse_folders, load_model, save_weights
+from lrcfuse_model.preprocess import InputError
+
+RNG = np.random.default_rng(0)
+
+
+def gray(h, w, dtype=np.uint8):
+    hi = 65536 if dtype == np.uint16 else 256
+    return RNG.integers(0, hi, (h, w)).astype(dtype)
+
+
+# -- shipped weights -------------------------------------------------------------------------
+
+
+def test_load_pretrained():
+    if not DEFAULT_WEIGHTS.is_file():
+        pytest.skip(f"shipped weights {DEFAULT_WEIGHTS} do not exist yet (being trained)")
+    model = lrcfuse_model.load_pretrained()
+    assert isinstance(model, LRCFuse)
+    assert not model.training
+    assert count_parameters(model) == count_parameters(LRCFuse())
+    assert model.config == LRCFuse().config
+    out = fuse(gray(33, 47), gray(33, 47))  # the default fuser uses the shipped weights
+    assert out.shape == (33, 47) and out.dtype == np.uint8
+
+
+# -- the numpy API ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [(40, 48), (33, 47), (2, 3)])
+def test_fuse_gray(tiny_model, size):
+    out = fuse(gray(*size), gray(*size), model=tiny_model)
+    assert out.dtype == np.uint8
+    assert out.shape == size
+
+
+def test_fuse_colour(tiny_model):
+    vi = RNG.integers(0, 256, (33, 47, 3), dtype=np.uint8)
+    out = fuse(gray(33, 47), vi, model=tiny_model)
+    assert out.dtype == np.uint8 and out.shape == (33, 47, 3)
+
+
+def test_fuse_uint16_thermal(tiny_model):
+    out = fuse(gray(33, 47, np.uint16), gray(33, 47), model=tiny_model)
+    assert out.shape == (33, 47) and out.dtype == np.uint8
+
+
+def test_fuse_float_inputs(tiny_model):
+    ir = RNG.random((20, 22)).astype(np.float32)
+    vi = RNG.random((20, 22)).astype(np.float32)
+    assert fuse(ir, vi, model=tiny_model).shape == (20, 22)
+
+
+def test_fuser_matches_the_network(tiny_model):
+    """The numpy API is exactly: preprocess, run the network, clamp, scale to uint8."""
+    ir, vi = gray(24, 30), gray(24, 30)
+    with torch.no_grad():
+        y = tiny_model(
+            torch.from_numpy(ir / np.float32(255))[None, None], torch.from_numpy(vi / np.float32(255))[None, None]
+        )
+    expected = (np.clip(y[0, 0].numpy(), 0, 1) * 255 + 0.5).astype(np.uint8)
+    np.testing.assert_array_equal(Fuser(tiny_model)(ir, vi), expected)
+
+
+# resize_float returns a read-only array, which torch.from_numpy warns about (harmless: never written).
+@pytest.mark.filterwarnings("ignore:The given NumPy array is not writable:UserWarning")
+def test_fuser_size_mismatch(tiny_model):
+    with pytest.raises(InputError, match="resize_ir"):
+        fuse(gray(30, 40), gray(32, 40), model=tiny_model)
+    out = fuse(gray(30, 40), gray(32, 40), model=tiny_model, data_cfg={"size_mismatch": "resize_ir"})
+    assert out.shape == (32, 40)
+
+
+def test_fuser_rejects_nan_output(tiny_model):
+    with torch.no_grad():
+        tiny_model.decoder.layers[-1].bias.fill_(float("nan"))
+    with pytest.raises(InputError, match="NaN"):
+        Fuser(tiny_model)(gray(10, 12), gray(10, 12))
+
+
+# -- weights files ---------------------------------------------------------------------------
+
+
+def test_save_and_load_round_trip(tiny_model, tmp_path):
+    path = save_weights(tiny_model, tmp_path / "sub" / "w.pt", meta={"steps": 3})
+    assert path.is_file()
+    loaded = load_model(path)
+    assert not loaded.training
+    assert loaded.config == tiny_model.config
+    ir, vi = torch.rand(1, 1, 21, 19), torch.rand(1, 1, 21, 19)
+    with torch.no_grad():
+        assert torch.equal(loaded(ir, vi), tiny_model(ir, vi))
+    blob = torch.load(path, weights_only=True)
+    assert blob["meta"] == {"steps": 3}
+    assert blob["format"] == "lrcfuse-weights-v1"
+
+
+def test_load_model_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing.pt"):
+        load_model(tmp_path / "missing.pt")
+
+
+def test_load_model_random_dict(tmp_path):
+    path = tmp_path / "random.pt"
+    torch.save({"weights": torch.zeros(3), "epoch": 1}, path)
+    with pytest.raises(ValueError) as info:
+        load_model(path)
+    msg = str(info.value)
+    assert "'model_config'" in msg and "'state_dict'" in msg
+    assert "['epoch', 'weights']" in msg
+
+
+def test_load_model_garbage_file(tmp_path):
+    path = tmp_path / "garbage.pt"
+    path.write_bytes(b"\x00\x01 not torch")
+    with pytest.raises(ValueError, match="not a readable LRCFuse weights file"):
+        load_model(path)
+
+
+def test_load_model_missing_tensor(tiny_model, tmp_path):
+    path = save_weights(tiny_model, tmp_path / "w.pt")
+    blob = torch.load(path, weights_only=True)
+    del blob["state_dict"]["decoder.layers.0.weight"]
+    torch.save(blob, path)
+    with pytest.raises(ValueError, match="decoder.layers.0.weight"):
+        load_model(path)
+
+
+def test_load_model_config_not_matching_tensors(tiny_model, tmp_path):
+    path = save_weights(tiny_model, tmp_path / "w.pt")
+    blob = torch.load(path, weights_only=True)
+    blob["model_config"]["code_channels"] = 8  # tensors are for 4
+    torch.save(blob, path)
+    with pytest.raises(ValueError, match="do not match the model config"):
+        load_model(path)
+
+
+# -- folders ---------------------------------------------------------------------------------
+
+
+def test_fuse_folders_records_failures_and_keeps_going(tiny_model, tiny_dataset, tmp_path):
+    (tiny_dataset / "ir" / "bad.png").write_bytes(b"definitely not a png")
+    Image.fromarray(gray(40, 48)).save(tiny_dataset / "vi" / "bad.png")
+    Image.fromarray(gray(40, 48)).save(tiny_dataset / "ir" / "lonely.png")
+    Image.fromarray(gray(40, 48)).save(tiny_dataset / "ir" / "wrongsize.png")
+    Image.fromarray(gray(41, 48)).save(tiny_dataset / "vi" / "wrongsize.png")
+    out = tmp_path / "fused"
+    seen = []
+
+    def progress(items):
+        seen.extend(p.name for p in items)
+        return items
+
+    report = fuse_folders(tiny_dataset / "ir", tiny_dataset / "vi", out, Fuser(tiny_model), progress=progress)
+
+    assert sorted(r["name"] for r in report.fused) == ["p0", "p1", "p2"]
+    for name in ("p0", "p1", "p2"):
+        img = np.asarray(Image.open(out / f"{name}.png"))
+        assert img.shape == (40, 48) and img.dtype == np.uint8
+    assert not (out / "bad.png").exists() and not (out / "wrongsize.png").exists()
+    failed = {r["name"]: r["error"] for r in report.failed}
+    assert set(failed) == {"bad", "lonely", "wrongsize"}
+    assert "not a readable image" in failed["bad"] and "bad.png" in failed["bad"]
+    assert "no visible partner" in failed["lonely"]
+    assert "48x40" in failed["wrongsize"] and "48x41" in failed["wrongsize"]
+    assert seen == ["bad", "p0", "p1", "p2", "wrongsize"]
+
+    on_disk = json.loads((out / "report.json").read_text())
+    assert on_disk == report.to_dict()
+    assert on_disk["n_fused"] == 3 and on_disk["n_failed"] == 3
+
+
+def test_fuse_folders_output_matches_single_fuse(tiny_model, tiny_dataset, tmp_path):
+    out = tmp_path / "fused"
+    report = fuse_folders(tiny_dataset / "ir", tiny_dataset / "vi", out, Fuser(tiny_model))
+    assert report.failed == []
+    ir = np.asarray(Image.open(tiny_dataset / "ir" / "p1.png"))
+    vi = np.asarray(Image.open(tiny_dataset / "vi" / "p1.png"))
+    np.testing.assert_array_equal(np.asarray(Image.open(out / "p1.png")), fuse(ir, vi, model=tiny_model))

@@ -1,0 +1,260 @@
+"""lrcfuse_model.preprocess: the one path from image files / arrays to network inputs and back."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from lrcfuse_model.preprocess import (
+    InputError,
+    finish,
+    normalize_thermal,
+    prepare_pair,
+    read_image,
+    rgb_to_ycbcr,
+    to_single_channel,
+    visible_to_float,
+    ycbcr_to_rgb,
+)
+
+
+def thermal16(seed: int = 0, shape=(64, 64)) -> np.ndarray:
+    """A 16-bit radiometric frame: values spread over 1000..5000 (a small part of the 16-bit range)."""
+    rng = np.random.default_rng(seed)
+    return rng.integers(1000, 5001, shape).astype(np.uint16)
+
+
+# -- thermal -------------------------------------------------------------------------------------
+
+
+def test_percentile_normalisation_of_16bit():
+    raw = thermal16()
+    out = normalize_thermal(raw)
+    assert out.dtype == np.float32 and out.shape == raw.shape
+    assert out.min() == 0.0 and out.max() == 1.0
+    assert 0.4 < float(np.median(out)) < 0.6  # stretched over [0, 1], not /65535 (would be ~0.05)
+    # Monotone in the raw value.
+    order = np.argsort(raw.ravel(), kind="stable")
+    assert np.all(np.diff(out.ravel()[order]) >= 0)
+
+
+def test_percentile_is_robust_to_hot_pixels():
+    raw = thermal16()
+    clean = normalize_thermal(raw)
+    hot = raw.copy()
+    hot[3, 5] = 65535
+    hot[40, 7] = 0
+    out = normalize_thermal(hot)
+    assert out[3, 5] == 1.0 and out[40, 7] == 0.0
+    mask = np.ones(raw.shape, bool)
+    mask[3, 5] = mask[40, 7] = False
+    assert np.abs(out[mask] - clean[mask]).max() < 0.01  # the rest of the image is unaffected
+    assert out[mask].std() > 0.2
+    # minmax, by contrast, is squashed by the single outlier: what percentile mode exists to avoid.
+    squashed = normalize_thermal(hot, mode="minmax")
+    assert squashed[mask].max() < 0.1
+
+
+def test_fixed_range():
+    raw = np.array([[500, 1000, 3000], [5000, 9000, 65535]], np.uint16)
+    out = normalize_thermal(raw, mode="fixed", fixed_range=(1000, 5000))
+    np.testing.assert_allclose(out, [[0.0, 0.0, 0.5], [1.0, 1.0, 1.0]])
+
+
+def test_minmax_and_none():
+    raw = np.array([[2000, 3000], [4000, 6000]], np.uint16)
+    np.testing.assert_allclose(normalize_thermal(raw, mode="minmax"), [[0.0, 0.25], [0.5, 1.0]])
+    np.testing.assert_allclose(normalize_thermal(raw, mode="none"), raw / 65535.0, rtol=1e-6)
+
+
+def test_8bit_thermal_is_divided_by_255_by_default():
+    raw = np.array([[10, 20], [30, 40]], np.uint8)
+    for mode in ("percentile", "minmax", "fixed", "none"):
+        np.testing.assert_allclose(normalize_thermal(raw, mode=mode), raw / 255.0, rtol=1e-6)
+    stretched = normalize_thermal(raw, mode="minmax", normalize_8bit=True)
+    np.testing.assert_allclose(stretched, [[0.0, 1 / 3], [2 / 3, 1.0]], rtol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["percentile", "minmax", "fixed"])
+def test_flat_frame_is_mid_gray(mode):
+    raw = np.full((8, 9), 4242, np.uint16)
+    fixed = (4242, 4242) if mode == "fixed" else (0, 65535)
+    out = normalize_thermal(raw, mode=mode, fixed_range=fixed)
+    assert out.shape == raw.shape
+    assert np.all(out == 0.5)
+
+
+def test_unknown_thermal_norm():
+    with pytest.raises(InputError, match="thermal_norm must be one of"):
+        normalize_thermal(thermal16(), mode="log")
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_float_input(bad):
+    img = np.random.default_rng(0).random((6, 7)).astype(np.float32)
+    img[2, 3] = bad
+    with pytest.raises(InputError, match="NaN"):
+        normalize_thermal(img, name="ir.tiff")
+    with pytest.raises(InputError, match=r"vis\.tiff: contains NaN"):
+        visible_to_float(img, name="vis.tiff")
+    with pytest.raises(InputError, match="NaN"):
+        prepare_pair(img, np.zeros((6, 7), np.uint8))
+
+
+def test_rgb_thermal_with_equal_channels_is_one_channel():
+    gray = np.random.default_rng(0).integers(0, 256, (5, 6), dtype=np.uint8)
+    rgb = np.repeat(gray[..., None], 3, axis=2)
+    np.testing.assert_array_equal(normalize_thermal(rgb), gray / np.float32(255.0))
+
+
+def test_to_single_channel_shapes():
+    a = np.zeros((4, 5, 1), np.uint8)
+    assert to_single_channel(a).shape == (4, 5)
+    colour = np.zeros((4, 5, 3), np.uint8)
+    colour[..., 0] = 1
+    assert to_single_channel(colour).shape == (4, 5, 3)
+    with pytest.raises(InputError, match=r"expected H x W or H x W x 3, got shape \(4, 5, 4\)"):
+        to_single_channel(np.zeros((4, 5, 4), np.uint8))
+
+
+# -- visible and colour ------------------------------------------------------------------------
+
+
+def test_ycbcr_roundtrip():
+    rgb = np.random.default_rng(1).random((17, 23, 3)).astype(np.float32)
+    back = ycbcr_to_rgb(rgb_to_ycbcr(rgb))
+    np.testing.assert_allclose(back, rgb, atol=1e-5)
+
+
+def test_ycbcr_known_values():
+    white = rgb_to_ycbcr(np.ones((1, 1, 3), np.float32))[0, 0]
+    np.testing.assert_allclose(white, [1.0, 0.5, 0.5], atol=1e-6)
+    red = rgb_to_ycbcr(np.array([[[1.0, 0.0, 0.0]]], np.float32))[0, 0]
+    np.testing.assert_allclose(red, [0.299, 0.5 - 0.168736, 1.0], atol=1e-6)
+
+
+def test_visible_to_float_dtypes():
+    np.testing.assert_allclose(visible_to_float(np.array([[0, 255]], np.uint8)), [[0.0, 1.0]])
+    np.testing.assert_allclose(visible_to_float(np.array([[0, 65535]], np.uint16)), [[0.0, 1.0]])
+    np.testing.assert_allclose(visible_to_float(np.array([[-0.5, 0.25, 2.0]], np.float32)), [[0.0, 0.25, 1.0]])
+
+
+def test_equal_channel_rgb_visible_is_gray():
+    gray = np.random.default_rng(0).integers(0, 256, (12, 10), dtype=np.uint8)
+    pair = prepare_pair(gray, np.repeat(gray[..., None], 3, axis=2))
+    assert pair.cbcr is None
+    np.testing.assert_allclose(pair.vi_y, gray / 255.0, rtol=1e-6)
+    assert finish(pair.vi_y, pair).shape == (12, 10)
+
+
+def test_colour_visible_keeps_chroma():
+    rng = np.random.default_rng(2)
+    vi = rng.integers(0, 256, (15, 21, 3), dtype=np.uint8)
+    ir = rng.integers(0, 256, (15, 21), dtype=np.uint8)
+    pair = prepare_pair(ir, vi)
+    assert pair.shape == (15, 21)
+    assert pair.cbcr is not None and pair.cbcr.shape == (15, 21, 2)
+    out = finish(pair.vi_y, pair)  # fused Y == visible Y: the visible image comes back
+    assert out.dtype == np.uint8 and out.shape == (15, 21, 3)
+    assert np.abs(out.astype(int) - vi.astype(int)).max() <= 2
+
+
+def test_finish_gray():
+    gray = np.random.default_rng(3).integers(0, 256, (9, 13), dtype=np.uint8)
+    pair = prepare_pair(gray, gray)
+    out = finish(pair.vi_y, pair)
+    assert out.dtype == np.uint8 and out.shape == (9, 13)
+    np.testing.assert_array_equal(out, gray)
+
+
+def test_finish_clamps_and_removes_nan():
+    pair = prepare_pair(np.zeros((2, 4), np.uint8), np.zeros((2, 4), np.uint8))
+    out = finish(np.array([[-0.5, 0.5, 1.5, np.nan]] * 2, np.float32), pair)
+    np.testing.assert_array_equal(out, [[0, 128, 255, 0]] * 2)
+
+
+def test_one_pixel_high_image_is_rejected_clearly():
+    with pytest.raises(InputError, match="too small"):
+        prepare_pair(np.zeros((1, 4), np.uint8), np.zeros((1, 4), np.uint8), names=("t.png", "v.png"))
+
+
+# -- sizes -----------------------------------------------------------------------------------
+
+
+def test_size_mismatch_names_both_sizes():
+    ir = np.zeros((40, 50), np.uint8)
+    vi = np.zeros((40, 48), np.uint8)
+    with pytest.raises(InputError) as info:
+        prepare_pair(ir, vi, names=("a_ir.png", "a_vi.png"))
+    msg = str(info.value)
+    assert "a_ir.png is 50x40" in msg and "a_vi.png is 48x40" in msg
+    assert "resize_ir" in msg
+
+
+def test_size_mismatch_resize_ir():
+    ir = np.tile(np.linspace(0, 255, 25, dtype=np.float32).astype(np.uint8), (20, 1))
+    vi = np.zeros((40, 50), np.uint8)
+    pair = prepare_pair(ir, vi, {"size_mismatch": "resize_ir"})
+    assert pair.ir.shape == pair.vi_y.shape == (40, 50)
+    assert pair.ir.dtype == np.float32
+    assert pair.ir[:, 0].mean() < 0.1 and pair.ir[:, -1].mean() > 0.9  # the ramp survives the resize
+
+
+def test_prepare_pair_uses_data_config():
+    raw = thermal16()
+    default = prepare_pair(raw, np.zeros(raw.shape, np.uint8))
+    none = prepare_pair(raw, np.zeros(raw.shape, np.uint8), {"thermal_norm": "none"})
+    assert default.ir.max() == 1.0
+    assert none.ir.max() < 0.1
+
+
+# -- files ----------------------------------------------------------------------------------
+
+
+def test_read_image_corrupt_file_names_it(tmp_path):
+    path = tmp_path / "x.png"
+    path.write_bytes(b"\x89PNG this is not really an image" * 3)
+    with pytest.raises(InputError, match=r"x\.png: not a readable image"):
+        read_image(path)
+
+
+def test_read_image_missing_file(tmp_path):
+    with pytest.raises(InputError, match=r"gone\.png: no such file"):
+        read_image(tmp_path / "gone.png")
+
+
+def test_read_16bit_png_as_uint16(tmp_path):
+    raw = thermal16(shape=(11, 13))
+    raw[0, 0] = 65535
+    path = tmp_path / "t16.png"
+    Image.fromarray(raw).save(path)
+    back = read_image(path)
+    assert back.dtype == np.uint16
+    np.testing.assert_array_equal(back, raw)
+
+
+def test_read_8bit_gray_and_colour(tmp_path):
+    rng = np.random.default_rng(4)
+    gray = rng.integers(0, 256, (7, 9), dtype=np.uint8)
+    colour = rng.integers(0, 256, (7, 9, 3), dtype=np.uint8)
+    Image.fromarray(gray).save(tmp_path / "g.png")
+    Image.fromarray(colour).save(tmp_path / "c.png")
+    Image.fromarray(colour).convert("RGBA").save(tmp_path / "a.png")
+    g, c, a = (read_image(tmp_path / n) for n in ("g.png", "c.png", "a.png"))
+    assert g.dtype == np.uint8 and g.shape == (7, 9)
+    np.testing.assert_array_equal(g, gray)
+    np.testing.assert_array_equal(c, colour)
+    np.testing.assert_array_equal(a, colour)  # alpha dropped
+
+
+def test_tno_pairs_are_gray(shared_data):
+    """TNO stores gray images as R = G = B RGB files: they must fuse as gray."""
+    folder = shared_data / "tno42"
+    if not folder.is_dir():
+        pytest.skip(f"{folder} not found")
+    ir, vi = read_image(folder / "ir" / "01.png"), read_image(folder / "vi" / "01.png")
+    pair = prepare_pair(ir, vi)
+    assert pair.cbcr is None
+    assert pair.ir.shape == pair.vi_y.shape == ir.shape[:2]
+    assert 0.0 <= pair.ir.min() and pair.ir.max() <= 1.0
