@@ -2,7 +2,10 @@
 
 ``L = g1*L_pixel + g2*L_shallow + L_middle + g4*L_deep + g5*L_sobel`` with
 
-* ``L_pixel   = ||I_f - I_vi||^2``
+* ``L_pixel   = ||I_f - I_vi||^2`` (the paper), or ``||I_f - max(I_ir, I_vi)||^2`` with
+  ``loss.pixel_target: max`` (the intensity target of RefineFuse / SeAFusion, which keeps hot
+  targets bright: with the visible target and a polarity-blind Sobel term, short trainings
+  drew warm people dark)
 * ``L_shallow = ||Phi1(I_f) - Phi1(I_vi)||^2``
 * ``L_middle  = sum_{k=2,3} beta_k ||Phik(I_f) - (w_ir Phik(I_ir) + w_vi Phik(I_vi))||^2``
 * ``L_deep    = ||Gram(Phi4(I_f)) - Gram(Phi4(I_ir))||^2``
@@ -57,6 +60,8 @@ class FusionLoss(nn.Module):
     def __init__(self, cfg: Mapping[str, Any], feature_net: FeatureNetwork | None | str = "build") -> None:
         super().__init__()
         self.cfg = dict(cfg)
+        if self.cfg.get("pixel_target", "vi") not in ("vi", "max"):
+            raise ValueError(f"loss.pixel_target must be 'vi' or 'max', got {self.cfg['pixel_target']!r}")
         if self.cfg["sobel_target"] not in ("ir", "max"):
             raise ValueError(f"loss.sobel_target must be 'ir' or 'max', got {self.cfg['sobel_target']!r}")
         if len(self.cfg["middle_betas"]) != 2:
@@ -71,7 +76,8 @@ class FusionLoss(nn.Module):
         self, fused: torch.Tensor, ir: torch.Tensor, vi: torch.Tensor
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         c = self.cfg
-        terms: dict[str, torch.Tensor] = {"pixel": F.mse_loss(fused, vi)}
+        pixel_target = torch.maximum(ir, vi) if c.get("pixel_target", "vi") == "max" else vi
+        terms: dict[str, torch.Tensor] = {"pixel": F.mse_loss(fused, pixel_target)}
         grad_f = sobel_magnitude(fused)
         target = sobel_magnitude(ir)
         if c["sobel_target"] == "max":

@@ -41,7 +41,7 @@ def weighted_total(cfg: dict, terms: dict) -> float:
 
 def test_fused_equal_visible_zeroes_pixel_and_shallow(yolo_net, images):
     _, ir, vi = images
-    loss = FusionLoss(loss_cfg(), feature_net=yolo_net)
+    loss = FusionLoss(loss_cfg(pixel_target="vi"), feature_net=yolo_net)
     _, terms = loss(vi.clone(), ir, vi)
     assert float(terms["pixel"]) == 0.0
     assert float(terms["shallow"]) == pytest.approx(0.0, abs=1e-12)
@@ -50,9 +50,19 @@ def test_fused_equal_visible_zeroes_pixel_and_shallow(yolo_net, images):
 
 def test_fused_equal_infrared_zeroes_deep(yolo_net, images):
     _, ir, vi = images
-    _, terms = FusionLoss(loss_cfg(), feature_net=yolo_net)(ir.clone(), ir, vi)
+    _, terms = FusionLoss(loss_cfg(sobel_target="ir"), feature_net=yolo_net)(ir.clone(), ir, vi)
     assert float(terms["deep"]) == pytest.approx(0.0, abs=1e-10)
-    assert float(terms["sobel"]) == 0.0  # the default target is the infrared gradient
+    assert float(terms["sobel"]) == 0.0  # the paper's target is the infrared gradient
+
+
+def test_pixel_target_max_is_the_brighter_source(images):
+    """With pixel_target 'max', max(ir, vi) itself has zero pixel loss and the visible image does not."""
+    _, ir, vi = images
+    loss = FusionLoss(loss_cfg(feature_net="none", pixel_target="max"))
+    _, at_max = loss(torch.maximum(ir, vi), ir, vi)
+    _, at_vi = loss(vi.clone(), ir, vi)
+    assert float(at_max["pixel"]) == 0.0
+    assert float(at_vi["pixel"]) > 0.0
 
 
 def test_all_terms_present_finite_and_weighted(yolo_net, images):
@@ -151,7 +161,11 @@ def test_sobel_target_max_is_at_least_ir(images):
 
 @pytest.mark.parametrize(
     ("change", "message"),
-    [({"sobel_target": "vi"}, "sobel_target must be 'ir' or 'max'"), ({"middle_betas": [1.0]}, "middle_betas")],
+    [
+        ({"sobel_target": "vi"}, "sobel_target must be 'ir' or 'max'"),
+        ({"pixel_target": "ir"}, "pixel_target must be 'vi' or 'max'"),
+        ({"middle_betas": [1.0]}, "middle_betas"),
+    ],
 )
 def test_bad_loss_config_is_rejected(change, message):
     with pytest.raises(ValueError, match=message):
