@@ -121,3 +121,12 @@ def test_merge_does_not_mutate_inputs():
     assert base["train"]["steps"] == load_defaults()["train"]["steps"]
     merged["model"]["decoder_channels"].append(1)
     assert len(base["model"]["decoder_channels"]) == 2  # a deep copy, not shared lists
+
+
+def test_packaged_paper_loss_config_is_valid():
+    from lrcfuse_model.config import DEFAULTS_PATH, resolve
+
+    cfg = resolve(DEFAULTS_PATH.with_name("loss_vgg16_paper.yaml"))
+    assert cfg["loss"]["feature_net"] == "vgg16"
+    assert (cfg["loss"]["pixel_target"], cfg["loss"]["sobel_target"]) == ("vi", "ir")
+    assert cfg["loss"]["middle_betas"] == [0.01, 0.5]
