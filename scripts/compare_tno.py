@@ -1,9 +1,10 @@
-"""EN and SD of LRCFuse against the pixel average on a paired dataset (the model card's table).
+"""LRCFuse against the pixel average on a paired dataset, all ten metrics (the model card's table).
 
     python scripts/compare_tno.py --data ../shared/data/tno42 [--weights runs/ship/weights.pt] [--out runs/tno42]
 
 Fuses every pair with the given weights (default: the shipped ones), writes the fused images to
---out, and prints a Markdown table of EN and SD (mean +- std over the pairs) and the time per pair.
+--out, and prints a Markdown table of the ten metrics (mean over the pairs, +- std for EN and SD)
+and the time per pair. Nabf: lower is better; every other metric: higher is better.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 from lrcfuse_model.fusion import Fuser, load_model
-from lrcfuse_model.metrics import entropy, standard_deviation
+from lrcfuse_model.metrics import compute_all
 from lrcfuse_model.pairing import dataset_pairs
 from lrcfuse_model.preprocess import read_image, to_single_channel
 
@@ -34,7 +35,7 @@ def main() -> None:
     out = Path(args.out) if args.out else None
     if out:
         out.mkdir(parents=True, exist_ok=True)
-    rows: dict[str, list[tuple[float, float]]] = {"LRCFuse (ours)": [], "pixel average": []}
+    rows: dict[str, list[dict[str, float]]] = {"LRCFuse (ours)": [], "pixel average": []}
     times = []
     for pair in pairs:
         ir, vi = read_image(pair.ir), read_image(pair.vi)
@@ -45,15 +46,19 @@ def main() -> None:
         ir_g = np.asarray(Image.fromarray(to_single_channel(ir)).convert("L"))
         vi_g = np.asarray(Image.fromarray(to_single_channel(vi)).convert("L"))
         avg = np.round((ir_g.astype(np.float64) + vi_g) / 2).astype(np.uint8)
-        rows["LRCFuse (ours)"].append((entropy(gray), standard_deviation(gray)))
-        rows["pixel average"].append((entropy(avg), standard_deviation(avg)))
+        rows["LRCFuse (ours)"].append(compute_all(gray, ir_g, vi_g))
+        rows["pixel average"].append(compute_all(avg, ir_g, vi_g))
         if out:
             Image.fromarray(fused).save(out / f"{pair.name}.png")
     print(f"\n{args.data}: {len(pairs)} pairs, {np.mean(times):.3f} s per pair (median {np.median(times):.3f} s)\n")
-    print("| method | EN | SD |\n| --- | --- | --- |")
+    keys = list(rows["pixel average"][0])
+    print("| method | " + " | ".join(keys) + " |\n|" + " --- |" * (len(keys) + 1))
     for name, vals in rows.items():
-        a = np.array(vals)
-        print(f"| {name} | {a[:, 0].mean():.3f} ± {a[:, 0].std():.3f} | {a[:, 1].mean():.2f} ± {a[:, 1].std():.2f} |")
+        cells = []
+        for k in keys:
+            a = np.array([v[k] for v in vals])
+            cells.append(f"{a.mean():.3f} ± {a.std():.3f}" if k in ("EN", "SD") else f"{a.mean():.3f}")
+        print(f"| {name} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":
