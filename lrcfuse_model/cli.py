@@ -32,7 +32,7 @@ FAST_MALLOC_ENV = {
 NO_MALLOC_TUNING_ENV = "LRCFUSE_NO_MALLOC_TUNING"
 
 # Element types of list options whose default is empty.
-_LIST_ELEMENT_TYPES = {"feature_layers": int, "data": str, "exclude": str}
+_LIST_ELEMENT_TYPES = {"feature_layers": int, "data": str, "exclude": str, "grid_names": str, "zoom_box": float}
 
 
 def _yaml_comments() -> dict[tuple[str, str], str]:
@@ -142,6 +142,44 @@ def cmd_train(cfg: dict[str, Any], args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(cfg: dict[str, Any], args: argparse.Namespace) -> int:
+    from .evaluate import evaluate
+
+    e = cfg["eval"]
+    _threads(e["threads"])
+    result = evaluate(
+        e["methods"],
+        e["datasets"],
+        e["out"],
+        data_root=e["data_root"],
+        weights=e["weights"],
+        device=e["device"],
+        data_cfg=cfg["data"],
+        limit=e["limit"],
+        grid_images=e["grid_images"],
+        grid_names=e["grid_names"],
+        zoom=e["zoom"],
+        zoom_box=e["zoom_box"],
+        save_fused=e["save_fused"],
+    )
+    print()
+    print(result.markdown)
+    print(f"wrote {len(result.files)} files to {result.out} in {result.wall_seconds:.1f} s:")
+    for path in result.files:
+        print(f"  {path}")
+    if result.failures:
+        print(
+            f"{len(result.failures)} images FAILED and were skipped (listed in {result.out / 'failures.csv'}):",
+            file=sys.stderr,
+        )
+        for row in result.failures[:30]:
+            print(f"  {row['dataset']} {row['method']} {row['image']}: {row['error']}", file=sys.stderr)
+        if len(result.failures) > 30:
+            print(f"  ... and {len(result.failures) - 30} more", file=sys.stderr)
+        return 1
+    return 0
+
+
 COMMANDS: dict[str, tuple[Callable[[dict, argparse.Namespace], int], Sequence[str], str]] = {
     "fuse": (
         cmd_fuse,
@@ -152,6 +190,12 @@ COMMANDS: dict[str, tuple[Callable[[dict, argparse.Namespace], int], Sequence[st
         cmd_train,
         ("train", "model", "loss", "data"),
         "train LRCFuse on paired folders (--data DIR ..., each with ir/ and vi/); resumes with --resume",
+    ),
+    "eval": (
+        cmd_eval,
+        ("eval", "data"),
+        "evaluate fusion methods (ours, average, max, lrrnet, NAME=DIR) on paired datasets: the ten metrics per "
+        "image, summary tables with ranks, bar charts and comparison grids in --out",
     ),
 }
 
