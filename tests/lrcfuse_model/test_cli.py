@@ -18,14 +18,29 @@ from lrcfuse_model.cli import main
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_fuse_help_lists_options(capsys):
+@pytest.mark.parametrize(
+    ("command", "flags", "help_text"),
+    [
+        (
+            "fuse",
+            ("--ir", "--vi", "--out", "--weights", "--config", "--thermal-norm", "--size-mismatch"),
+            "percentile | fixed | minmax | none",
+        ),
+        (
+            "eval",
+            ("--methods", "--datasets", "--data-root", "--out", "--weights", "--grid-images", "--zoom"),
+            "{dataset}",
+        ),
+    ],
+)
+def test_subcommand_help_lists_options(capsys, command, flags, help_text):
     with pytest.raises(SystemExit) as info:
-        main(["fuse", "--help"])
+        main([command, "--help"])
     assert info.value.code == 0
     out = capsys.readouterr().out
-    for flag in ("--ir", "--vi", "--out", "--weights", "--config", "--thermal-norm", "--size-mismatch"):
+    for flag in flags:
         assert flag in out
-    assert "percentile | fixed | minmax | none" in out  # help text comes from default.yaml
+    assert help_text in out  # help text comes from default.yaml
 
 
 def test_train_help_lists_every_section(capsys):

@@ -225,16 +225,6 @@ def test_corrupt_image_is_reported_and_skipped(eval_dataset, tmp_path):
     assert len(_read_csv(tmp_path / "out" / "failures.csv")) == 2
 
 
-def test_eval_help_exits_zero(capsys):
-    with pytest.raises(SystemExit) as info:
-        main(["eval", "--help"])
-    assert info.value.code == 0
-    out = capsys.readouterr().out
-    for flag in ("--methods", "--datasets", "--data-root", "--out", "--weights", "--grid-images", "--zoom"):
-        assert flag in out
-    assert "{dataset}" in out  # help text from default.yaml
-
-
 def test_zoom_box_finds_hot_target_and_grid(tmp_path):
     rng = np.random.default_rng(0)
     ir = rng.integers(40, 60, (120, 160), dtype=np.uint8)
