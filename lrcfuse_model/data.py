@@ -17,20 +17,22 @@ from typing import Any
 import numpy as np
 import torch
 
-from .pairing import Pair, dataset_pairs
+from .pairing import Pair, Unpaired, dataset_pairs
 from .preprocess import InputError, prepare_pair, read_image, resize_float
 
 log = logging.getLogger(__name__)
 
 
-def collect_pairs(folders: Sequence[str | Path], exclude: Iterable[str | Path] = ()) -> tuple[list[Pair], list[str]]:
+def collect_pairs(
+    folders: Sequence[str | Path], exclude: Iterable[str | Path] = ()
+) -> tuple[list[Pair], list[Unpaired]]:
     """Pairs of every training folder, minus those named in the ``exclude`` folders' ``ir/``."""
     held_out: set[str] = set()
     for folder in exclude:
         pairs, _ = dataset_pairs(folder)
         held_out.update(p.name for p in pairs)
     all_pairs: list[Pair] = []
-    problems: list[str] = []
+    problems: list[Unpaired] = []
     for folder in folders:
         pairs, probs = dataset_pairs(folder)
         all_pairs += [p for p in pairs if p.name not in held_out]

@@ -41,7 +41,14 @@ from PIL import Image, ImageDraw
 from .config import ConfigError
 from .metrics import METRIC_KEYS, compute_all
 from .pairing import IMAGE_SUFFIXES, Pair, dataset_pairs
-from .preprocess import InputError, normalize_thermal, read_image, to_single_channel, visible_to_float
+from .preprocess import (
+    InputError,
+    describe_error,
+    read_image,
+    thermal_to_float,
+    to_single_channel,
+    visible_to_float,
+)
 
 __all__ = [
     "BUILTIN_METHODS",
@@ -203,14 +210,7 @@ def source_gray(img: np.ndarray, role: str, data_cfg: Mapping[str, Any] | None =
         return _to_l(img)
     # 16-bit (or float) sources: scale to 0..1 the way the model sees them, then to 8 bits.
     if role == "ir":
-        cfg = dict(data_cfg or {})
-        x = normalize_thermal(
-            img,
-            cfg.get("thermal_norm", "percentile"),
-            cfg.get("thermal_percentiles", (1.0, 99.0)),
-            cfg.get("thermal_range", (0.0, 65535.0)),
-            name=name or role,
-        )
+        x = thermal_to_float(img, data_cfg, name or role)
     else:
         x = visible_to_float(img, name or role)
     return _to_l((np.clip(x, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8))
@@ -257,10 +257,6 @@ def _failure(dataset: str, method: str, image: str, error: str) -> dict[str, str
     return {"dataset": dataset, "method": method, "image": image, "error": error}
 
 
-def _message(exc: BaseException) -> str:
-    return str(exc) if isinstance(exc, (InputError, OSError, ValueError)) else f"{type(exc).__name__}: {exc}"
-
-
 def _grid_names(pairs: Sequence[Pair], count: int, names: Sequence[str]) -> list[str]:
     if names:
         return [n for n in names if any(p.name == n for p in pairs)]
@@ -295,7 +291,7 @@ def run_dataset(
     run = DatasetRun(dataset, [])
     pairs, problems = dataset_pairs(dataset.root)
     for problem in problems:
-        run.failures.append(_failure(dataset.name, ALL_METHODS, Path(problem.split(":")[0]).stem, problem))
+        run.failures.append(_failure(dataset.name, ALL_METHODS, problem.name, str(problem)))
     if limit > 0:
         pairs = pairs[:limit]
     run.n_pairs = len(pairs)
@@ -340,7 +336,7 @@ def run_dataset(
                     )
                 ir_g = np.asarray(Image.fromarray(ir_g).resize(vi_g.shape[::-1], Image.BILINEAR))
         except Exception as exc:  # a broken pair is recorded for every method and skipped
-            fail(ALL_METHODS, pair.name, _message(exc))
+            fail(ALL_METHODS, pair.name, describe_error(exc))
             continue
         grid_row = None
         if pair.name in wanted:
@@ -388,7 +384,7 @@ def run_dataset(
                     )
                 values = compute_all(gray, ir_g, vi_g)
             except Exception as exc:  # one failed (method, image) is recorded and skipped, the run goes on
-                fail(m.name, pair.name, _message(exc))
+                fail(m.name, pair.name, describe_error(exc))
                 continue
             run.rows.append(
                 {"dataset": dataset.name, "method": m.name, "image": pair.name, **values, "seconds": seconds}

@@ -20,7 +20,7 @@ from PIL import Image
 
 from .model import LRCFuse
 from .pairing import find_pairs
-from .preprocess import InputError, PreparedPair, finish, prepare_pair, read_image
+from .preprocess import InputError, PreparedPair, describe_error, finish, prepare_pair, read_image
 
 WEIGHTS_DIR = Path(__file__).with_name("weights")
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "lrcfuse_default.pt"
@@ -150,7 +150,7 @@ def fuse_folders(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     pairs, problems = find_pairs(ir_dir, vi_dir)
-    report = FolderReport(failed=[{"name": Path(p.split(":")[0]).stem, "error": p} for p in problems])
+    report = FolderReport(failed=[{"name": p.name, "error": str(p)} for p in problems])
     iterator = progress(pairs) if progress else pairs
     for pair in iterator:
         try:
@@ -170,8 +170,7 @@ def fuse_folders(
                 }
             )
         except Exception as exc:  # a batch job records any failure of one pair and goes on
-            message = str(exc) if isinstance(exc, (InputError, OSError, ValueError)) else f"{type(exc).__name__}: {exc}"
-            report.failed.append({"name": pair.name, "error": message})
+            report.failed.append({"name": pair.name, "error": describe_error(exc)})
     with open(out_dir / "report.json", "w", encoding="utf-8") as f:
         json.dump(report.to_dict(), f, indent=2)
     return report

@@ -12,6 +12,17 @@ from pathlib import Path
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
 
 
+class Unpaired(str):
+    """A file without a partner: the problem message (a ``str``) with the pair ``name`` it lacks."""
+
+    name: str
+
+    def __new__(cls, message: str, name: str) -> Unpaired:
+        obj = super().__new__(cls, message)
+        obj.name = name
+        return obj
+
+
 @dataclass(frozen=True)
 class Pair:
     name: str  # the shared stem
@@ -29,7 +40,7 @@ def _images(folder: Path) -> dict[str, Path]:
     return found
 
 
-def find_pairs(ir_dir: str | Path, vi_dir: str | Path) -> tuple[list[Pair], list[str]]:
+def find_pairs(ir_dir: str | Path, vi_dir: str | Path) -> tuple[list[Pair], list[Unpaired]]:
     """Pairs present in both folders (sorted by name), and one problem line per unpaired file."""
     ir_dir, vi_dir = Path(ir_dir), Path(vi_dir)
     for d, what in ((ir_dir, "thermal (--ir)"), (vi_dir, "visible (--vi)")):
@@ -37,12 +48,16 @@ def find_pairs(ir_dir: str | Path, vi_dir: str | Path) -> tuple[list[Pair], list
             raise FileNotFoundError(f"{what} folder {d} does not exist")
     irs, vis = _images(ir_dir), _images(vi_dir)
     pairs = [Pair(n, irs[n], vis[n]) for n in sorted(set(irs) & set(vis))]
-    problems = [f"{irs[n]}: no visible partner named {n}.* in {vi_dir}" for n in sorted(set(irs) - set(vis))]
-    problems += [f"{vis[n]}: no thermal partner named {n}.* in {ir_dir}" for n in sorted(set(vis) - set(irs))]
+    problems = [
+        Unpaired(f"{irs[n]}: no visible partner named {n}.* in {vi_dir}", n) for n in sorted(set(irs) - set(vis))
+    ]
+    problems += [
+        Unpaired(f"{vis[n]}: no thermal partner named {n}.* in {ir_dir}", n) for n in sorted(set(vis) - set(irs))
+    ]
     return pairs, problems
 
 
-def dataset_pairs(root: str | Path) -> tuple[list[Pair], list[str]]:
+def dataset_pairs(root: str | Path) -> tuple[list[Pair], list[Unpaired]]:
     """Pairs of a dataset folder in the ``root/ir`` + ``root/vi`` layout."""
     root = Path(root)
     return find_pairs(root / "ir", root / "vi")

@@ -17,6 +17,8 @@ is prepared the same way wherever it is fused.
 
 from __future__ import annotations
 
+import copy
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +32,26 @@ THERMAL_NORMS = ("percentile", "fixed", "minmax", "none")
 
 class InputError(ValueError):
     """An input image that cannot be fused, with a message naming it and what was expected."""
+
+
+def describe_error(exc: BaseException) -> str:
+    """The message a batch job records for a failed item (unexpected errors keep their type name)."""
+    return str(exc) if isinstance(exc, (InputError, OSError, ValueError)) else f"{type(exc).__name__}: {exc}"
+
+
+@functools.lru_cache(maxsize=1)
+def _data_defaults() -> tuple[tuple[str, Any], ...]:
+    from .config import load_defaults
+
+    return tuple(load_defaults()["data"].items())
+
+
+def data_settings(data_cfg: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The ``data`` config section: packaged defaults (read once) updated with ``data_cfg``."""
+    cfg = copy.deepcopy(dict(_data_defaults()))  # the cached lists stay unshared
+    if data_cfg:
+        cfg.update(data_cfg)
+    return cfg
 
 
 def read_image(path: str | Path) -> np.ndarray:
@@ -105,6 +127,16 @@ def normalize_thermal(
     return np.clip((x - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
 
 
+def thermal_to_float(
+    ir: np.ndarray, data_cfg: Mapping[str, Any] | None = None, name: str = "thermal image"
+) -> np.ndarray:
+    """:func:`normalize_thermal` with the settings of the ``data`` config section."""
+    cfg = data_settings(data_cfg)
+    return normalize_thermal(
+        ir, cfg["thermal_norm"], cfg["thermal_percentiles"], cfg["thermal_range"], cfg["normalize_8bit"], name
+    )
+
+
 # Full-range BT.601 (JPEG) YCbCr, on [0, 1] values with chroma centred on 0.5.
 _RGB2YCC = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]], np.float32)
 _YCC2RGB = np.linalg.inv(_RGB2YCC).astype(np.float32)
@@ -159,19 +191,8 @@ def prepare_pair(
     names: tuple[str, str] = ("thermal image", "visible image"),
 ) -> PreparedPair:
     """Thermal + visible arrays -> :class:`PreparedPair`, per the ``data`` config section."""
-    from .config import load_defaults
-
-    cfg = dict(load_defaults()["data"])
-    if data_cfg:
-        cfg.update(data_cfg)
-    ir_f = normalize_thermal(
-        np.asarray(ir),
-        cfg["thermal_norm"],
-        cfg["thermal_percentiles"],
-        cfg["thermal_range"],
-        cfg["normalize_8bit"],
-        names[0],
-    )
+    cfg = data_settings(data_cfg)
+    ir_f = thermal_to_float(np.asarray(ir), cfg, names[0])
     vi_f = visible_to_float(np.asarray(vi), names[1])
     cbcr = None
     if vi_f.ndim == 3:
