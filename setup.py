@@ -33,9 +33,12 @@ setup(
         "setuptools",
     ],
     extras_require={
-        "ros": ["ros-rclpy[fastrtps]", "ros-sensor-msgs", "ros-std-msgs", "rosbags"],
-        "export": ["onnx", "onnxruntime"],
-        "detect": ["ultralytics"],
+        # rclpy and messages from PyPI wheels (pip-only machines); a ROS 2 install has them already.
+        "ros": ["ros-rclpy[fastrtps]", "ros-sensor-msgs", "ros-std-msgs", "ros-diagnostic-msgs", "rosbags"],
+        "export": ["onnx", "onnxruntime", "onnxscript"],
+        "detect": ["pycocotools"],
+        # ultralytics needs a working torchvision, i.e. PyPI's full torch build (several GB): opt in.
+        "ultralytics": ["ultralytics"],
         "dev": ["pytest>=7", "ruff", "scipy"],
     },
     entry_points={

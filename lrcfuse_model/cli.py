@@ -180,6 +180,17 @@ def cmd_eval(cfg: dict[str, Any], args: argparse.Namespace) -> int:
     return 0
 
 
+def _lazy(module: str, function: str) -> Callable[[dict, argparse.Namespace], int]:
+    """A subcommand implemented in its own module, imported only when that subcommand runs."""
+
+    def run(cfg: dict[str, Any], args: argparse.Namespace) -> int:
+        import importlib
+
+        return getattr(importlib.import_module(module), function)(cfg)
+
+    return run
+
+
 COMMANDS: dict[str, tuple[Callable[[dict, argparse.Namespace], int], Sequence[str], str]] = {
     "fuse": (
         cmd_fuse,
@@ -196,6 +207,28 @@ COMMANDS: dict[str, tuple[Callable[[dict, argparse.Namespace], int], Sequence[st
         ("eval", "data"),
         "evaluate fusion methods (ours, average, max, lrrnet, NAME=DIR) on paired datasets: the ten metrics per "
         "image, summary tables with ranks, bar charts and comparison grids in --out",
+    ),
+    "export": (
+        _lazy("lrcfuse_model.export", "cmd_export"),
+        ("export",),
+        "export the model to ONNX (--format onnx, checked against PyTorch) or build a TensorRT engine "
+        "(--format engine, NVIDIA GPU)",
+    ),
+    "bench": (
+        _lazy("lrcfuse_model.bench", "cmd_bench"),
+        ("bench",),
+        "time every inference backend at several frame sizes (ms per frame, fps, memory) and where the time "
+        "goes in the PyTorch model",
+    ),
+    "fuse-bag": (
+        _lazy("lrcfuse_model.bag", "cmd_fuse_bag"),
+        ("bag", "data"),
+        "fuse the thermal + RGB image topics of a recorded rosbag2 (sqlite3 or MCAP) into a new bag",
+    ),
+    "detect-eval": (
+        _lazy("lrcfuse_model.detect_eval", "cmd_detect_eval"),
+        ("detect_eval", "data"),
+        "detection mAP of one detector on infrared, visible and fused inputs of a labelled dataset",
     ),
 }
 
