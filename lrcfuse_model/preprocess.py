@@ -11,21 +11,34 @@ is prepared the same way wherever it is fused.
 * Visible: gray or RGB. RGB goes through full-range BT.601 YCbCr (as in JPEG / OpenCV and the
   fusion literature, e.g. RefineFuse): Y is fused, Cb and Cr come back unchanged. An RGB image
   whose three channels are equal (TNO's visible images) is treated as gray, so it fuses to gray.
-* Sizes: the two images must have the same size; ``size_mismatch: resize_ir`` resizes the thermal
-  image (bilinear) to the visible size instead of failing.
+* Alignment: cameras that are not pixel-aligned give a 3 x 3 homography (``data.homography``, 9
+  numbers row-major, or ``data.homography_file``: .yaml / .json / .txt) mapping THERMAL pixel
+  coordinates to VISIBLE pixel coordinates, in OpenCV's convention (x right, y down, the centre of
+  the top-left pixel at (0, 0): what ``cv2.findHomography(thermal_points, visible_points)`` gives).
+  The normalised thermal image is warped (bilinear) into the visible frame, at the visible size;
+  visible pixels that no thermal pixel covers become 0 (cold). The parsed matrix is cached, so a
+  homography file is read once per process.
+* Sizes: without a homography the two images must have the same size. ``size_mismatch`` is the
+  resize policy when they differ: ``error`` (default) rejects the pair naming both sizes,
+  ``resize_ir`` resizes the thermal image (bilinear) to the visible size.
 """
 
 from __future__ import annotations
 
 import copy
 import functools
+import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 from PIL import Image, UnidentifiedImageError
+
+from .config import ConfigError
 
 THERMAL_NORMS = ("percentile", "fixed", "minmax", "none")
 
@@ -184,13 +197,129 @@ def resize_float(img: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
     return np.array(Image.fromarray(img.astype(np.float32), mode="F").resize((w, h), Image.BILINEAR), np.float32)
 
 
+HOMOGRAPHY_FILE_KEYS = ("homography", "H", "matrix", "data")
+
+
+def parse_homography(value: Any, source: str = "data.homography") -> np.ndarray:
+    """9 numbers (flat, row-major) or a 3 x 3 nested list -> validated float64 3 x 3 matrix.
+
+    Raises :class:`~lrcfuse_model.config.ConfigError` naming ``source`` for a wrong shape, a value
+    that is not a number, a non-finite or a singular matrix.
+    """
+    if isinstance(value, Mapping):  # {homography: ...} or ROS / OpenCV style {rows: 3, cols: 3, data: [...]}
+        key = next((k for k in HOMOGRAPHY_FILE_KEYS if k in value), None)
+        if key is None:
+            raise ConfigError(f"{source}: expected a 3x3 matrix or one of the keys {list(HOMOGRAPHY_FILE_KEYS)}")
+        value = value[key]
+    try:
+        matrix = np.array(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{source}: expected 9 numbers (a 3x3 matrix, row-major), got {value!r}") from exc
+    if matrix.size != 9 or matrix.ndim not in (1, 2) or (matrix.ndim == 2 and matrix.shape != (3, 3)):
+        raise ConfigError(
+            f"{source}: expected 9 numbers (a 3x3 matrix, row-major), got {matrix.size} in shape {matrix.shape}"
+        )
+    matrix = matrix.reshape(3, 3)
+    if not np.isfinite(matrix).all():
+        raise ConfigError(f"{source}: the homography contains NaN or infinite values")
+    scaled = matrix / np.abs(matrix).max() if np.abs(matrix).max() > 0 else matrix
+    if abs(np.linalg.det(scaled)) < 1e-12:
+        raise ConfigError(f"{source}: the homography {matrix.tolist()} is singular (it cannot be inverted)")
+    return matrix
+
+
+def read_homography_file(path: str | Path) -> np.ndarray:
+    """A homography file -> 3 x 3 matrix: .json / .yaml / .yml (a list, nested lists or a mapping
+    with ``homography`` / ``H`` / ``matrix`` / ``data``), anything else 9 numbers as text."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"data.homography_file: {path} does not exist")
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix.lower() == ".json":
+            value = json.loads(text)
+        elif path.suffix.lower() in (".yaml", ".yml"):
+            value = yaml.safe_load(text)
+        else:
+            lines = [line.split("#", 1)[0] for line in text.splitlines()]
+            value = [float(token) for token in re.split(r"[\s,;\[\]]+", " ".join(lines)) if token]
+    except (ValueError, yaml.YAMLError) as exc:
+        raise ConfigError(f"data.homography_file: {path} is not a readable homography ({exc})") from exc
+    return parse_homography(value, f"data.homography_file {path}")
+
+
+@functools.lru_cache(maxsize=8)
+def _homography_cached(values: tuple[Any, ...], file: str) -> np.ndarray | None:
+    if values and file:
+        raise ConfigError("set either data.homography or data.homography_file, not both")
+    if file:
+        matrix = read_homography_file(file)
+    elif values:
+        matrix = parse_homography(list(values))
+    else:
+        return None
+    matrix.setflags(write=False)  # shared by every caller of the cache
+    return matrix
+
+
+def load_homography(data_cfg: Mapping[str, Any] | None = None) -> np.ndarray | None:
+    """The thermal -> visible homography of the ``data`` config section (``None``: aligned cameras).
+
+    Parsed once per distinct setting (the file is not re-read per frame); call it at start-up to
+    reject a bad setting before the first frame.
+    """
+    cfg = data_settings(data_cfg)
+    values = cfg.get("homography") or []
+    flat = tuple(tuple(row) if isinstance(row, (list, tuple)) else row for row in values)
+    return _homography_cached(flat, str(cfg.get("homography_file") or ""))
+
+
+# Pixel centres at integers (OpenCV) <-> at half-integers (PIL's transform samples pixel centres).
+_HALF_PIXEL = np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 0.5], [0.0, 0.0, 1.0]])
+_MINUS_HALF_PIXEL = np.linalg.inv(_HALF_PIXEL)
+
+
+def warp_thermal(
+    ir: np.ndarray,
+    homography: np.ndarray,
+    size_hw: tuple[int, int],
+    names: tuple[str, str] = ("thermal image", "visible image"),
+) -> np.ndarray:
+    """Warp a float thermal image into the visible frame (``size_hw``) with a thermal -> visible
+    homography; bilinear, and 0 where no thermal pixel lands."""
+    h, w = size_hw
+    ih, iw = ir.shape
+    corners = np.array([[0, 0, 1], [iw - 1, 0, 1], [0, ih - 1, 1], [iw - 1, ih - 1, 1]], np.float64).T
+    mapped = homography @ corners
+    if (mapped[2] > 0).all():  # all four corners in front: a cheap check that the images overlap at all
+        x, y = mapped[0] / mapped[2], mapped[1] / mapped[2]
+        if (x < -0.5).all() or (x > w - 0.5).all() or (y < -0.5).all() or (y > h - 0.5).all():
+            raise InputError(
+                f"{names[0]}: the homography maps the {iw}x{ih} thermal image entirely outside the "
+                f"{w}x{h} frame of {names[1]}; check data.homography (thermal -> visible pixel coordinates)"
+            )
+    # PIL maps each output (visible) pixel back to the input: the inverse, in PIL's pixel convention.
+    inverse = _HALF_PIXEL @ np.linalg.inv(homography) @ _MINUS_HALF_PIXEL
+    if abs(inverse[2, 2]) < 1e-12 * np.abs(inverse).max():
+        raise InputError(f"{names[0]}: the homography sends the visible image's corner to infinity")
+    coeffs = tuple((inverse / inverse[2, 2]).ravel()[:8])
+    warped = Image.fromarray(np.ascontiguousarray(ir, dtype=np.float32), mode="F").transform(
+        (w, h), Image.PERSPECTIVE, coeffs, Image.BILINEAR
+    )
+    return np.asarray(warped, dtype=np.float32)
+
+
 def prepare_pair(
     ir: np.ndarray,
     vi: np.ndarray,
     data_cfg: Mapping[str, Any] | None = None,
     names: tuple[str, str] = ("thermal image", "visible image"),
 ) -> PreparedPair:
-    """Thermal + visible arrays -> :class:`PreparedPair`, per the ``data`` config section."""
+    """Thermal + visible arrays -> :class:`PreparedPair`, per the ``data`` config section.
+
+    The thermal image is normalised on its own full frame, then warped into the visible frame when
+    a homography is set, then (sizes still differing) rejected or resized per ``size_mismatch``.
+    """
     cfg = data_settings(data_cfg)
     ir_f = thermal_to_float(np.asarray(ir), cfg, names[0])
     vi_f = visible_to_float(np.asarray(vi), names[1])
@@ -200,6 +329,9 @@ def prepare_pair(
         vi_y, cbcr = np.ascontiguousarray(ycc[..., 0]), ycc[..., 1:]
     else:
         vi_y = vi_f
+    homography = load_homography(cfg)
+    if homography is not None:
+        ir_f = warp_thermal(ir_f, homography, vi_y.shape, names)
     if ir_f.shape != vi_y.shape:
         if cfg["size_mismatch"] == "resize_ir":
             ir_f = resize_float(ir_f, vi_y.shape)

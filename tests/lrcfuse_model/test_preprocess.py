@@ -258,3 +258,131 @@ def test_tno_pairs_are_gray(shared_data):
     assert pair.cbcr is None
     assert pair.ir.shape == pair.vi_y.shape == ir.shape[:2]
     assert 0.0 <= pair.ir.min() and pair.ir.max() <= 1.0
+
+
+# -- camera alignment (homography) ----------------------------------------------------------------
+
+
+def _spot(shape, y, x) -> np.ndarray:
+    img = np.zeros(shape, np.uint8)
+    img[y, x] = 255
+    return img
+
+
+def _peak(img: np.ndarray) -> tuple[int, int]:
+    return tuple(int(v) for v in np.unravel_index(np.argmax(img), img.shape))  # type: ignore[return-value]
+
+
+def test_identity_homography_changes_nothing():
+    ir, vi = thermal16(1, (20, 30)), np.random.default_rng(1).integers(0, 256, (20, 30), dtype=np.uint8)
+    plain = prepare_pair(ir, vi)
+    warped = prepare_pair(ir, vi, {"homography": [1, 0, 0, 0, 1, 0, 0, 0, 1]})
+    np.testing.assert_allclose(warped.ir, plain.ir, atol=1e-6)
+
+
+def test_homography_warps_thermal_into_the_visible_frame_opencv_convention():
+    """A thermal pixel at (x, y) lands at H (x, y) in the visible frame, pixel centres at integers."""
+    ir = _spot((16, 20), y=5, x=4)
+    vi = np.zeros((40, 50), np.uint8)
+    scale_shift = [2, 0, 3, 0, 2, 1, 0, 0, 1]  # x' = 2x + 3, y' = 2y + 1
+    pair = prepare_pair(ir, vi, {"homography": scale_shift})
+    assert pair.ir.shape == (40, 50)  # the visible size: no size mismatch any more
+    assert _peak(pair.ir) == (11, 11)
+    assert pair.ir[11, 11] == pytest.approx(1.0)
+    # visible pixels outside the thermal footprint (x' > 2 * 19 + 3) get no thermal data: 0
+    assert pair.ir[:, 42:].max() == 0.0
+
+
+def test_homography_perspective_matches_numpy_reference():
+    ir = np.random.default_rng(2).random((24, 32)).astype(np.float32)
+    h = np.array([[0.9, 0.05, 2.0], [-0.03, 1.1, -1.0], [1e-3, -5e-4, 1.0]])
+    from lrcfuse_model.preprocess import warp_thermal
+
+    out = warp_thermal(ir, h, (24, 32))
+    ys, xs = np.mgrid[0:24, 0:32]
+    src = np.linalg.inv(h) @ np.stack([xs.ravel(), ys.ravel(), np.ones(xs.size)])
+    sx, sy = src[0] / src[2], src[1] / src[2]
+    inside = (sx > 1) & (sx < 30) & (sy > 1) & (sy < 22)
+    x0, y0 = np.floor(sx[inside]).astype(int), np.floor(sy[inside]).astype(int)
+    fx, fy = sx[inside] - x0, sy[inside] - y0
+    ref = (
+        ir[y0, x0] * (1 - fx) * (1 - fy)
+        + ir[y0, x0 + 1] * fx * (1 - fy)
+        + ir[y0 + 1, x0] * (1 - fx) * fy
+        + ir[y0 + 1, x0 + 1] * fx * fy
+    )
+    np.testing.assert_allclose(out.ravel()[inside], ref, atol=2e-3)
+
+
+@pytest.mark.parametrize(
+    "name, text",
+    [
+        ("h.yaml", "homography:\n  - [2, 0, 3]\n  - [0, 2, 1]\n  - [0, 0, 1]\n"),
+        ("h.yml", "rows: 3\ncols: 3\ndata: [2, 0, 3, 0, 2, 1, 0, 0, 1]\n"),
+        ("h.json", "[[2, 0, 3], [0, 2, 1], [0, 0, 1]]"),
+        ("h.txt", "# thermal -> visible\n2 0 3\n0 2 1\n0 0 1\n"),
+        ("h.csv", "2,0,3\n0,2,1\n0,0,1\n"),
+    ],
+)
+def test_homography_file_formats(tmp_path, name, text):
+    from lrcfuse_model.preprocess import load_homography
+
+    path = tmp_path / name
+    path.write_text(text)
+    np.testing.assert_array_equal(load_homography({"homography_file": str(path)}), [[2, 0, 3], [0, 2, 1], [0, 0, 1]])
+    pair = prepare_pair(_spot((16, 20), 5, 4), np.zeros((40, 50), np.uint8), {"homography_file": str(path)})
+    assert _peak(pair.ir) == (11, 11)
+
+
+def test_homography_file_is_read_once(tmp_path):
+    from lrcfuse_model.preprocess import load_homography
+
+    path = tmp_path / "h.txt"
+    path.write_text("1 0 2 0 1 0 0 0 1")
+    first = load_homography({"homography_file": str(path)})
+    path.write_text("not a matrix")  # a cached setting does not touch the file again
+    assert load_homography({"homography_file": str(path)}) is first
+
+
+@pytest.mark.parametrize(
+    "setting, message",
+    [
+        ({"homography": [1, 0, 0, 0, 1, 0]}, r"expected 9 numbers .* got 6"),
+        ({"homography": [[1, 0], [0, 1]]}, r"expected 9 numbers .* got 4"),
+        ({"homography": [1, 2, 3, 2, 4, 6, 0, 0, 1]}, "singular"),
+        ({"homography": [1, 0, 0, 0, 1, 0, 0, 0, float("nan")]}, "NaN"),
+        ({"homography": ["1", "x", 0, 0, 1, 0, 0, 0, 1]}, "expected 9 numbers"),
+        ({"homography_file": "/no/such/h.yaml"}, "does not exist"),
+        ({"homography": [1, 0, 0, 0, 1, 0, 0, 0, 1], "homography_file": "h.txt"}, "not both"),
+    ],
+)
+def test_bad_homography_rejected_clearly(setting, message):
+    from lrcfuse_model.config import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        prepare_pair(np.zeros((4, 4), np.uint8), np.zeros((4, 4), np.uint8), setting)
+
+
+def test_bad_homography_file_contents(tmp_path):
+    from lrcfuse_model.config import ConfigError
+    from lrcfuse_model.preprocess import load_homography
+
+    (tmp_path / "h.txt").write_text("1 0 0 0 one 0 0 0 1")
+    (tmp_path / "h.yaml").write_text("rotation: [1, 0, 0]\n")
+    with pytest.raises(ConfigError, match=r"h.txt is not a readable homography"):
+        load_homography({"homography_file": str(tmp_path / "h.txt")})
+    with pytest.raises(ConfigError, match=r"h.yaml: expected a 3x3 matrix or one of the keys"):
+        load_homography({"homography_file": str(tmp_path / "h.yaml")})
+
+
+def test_homography_mapping_outside_the_frame_is_an_input_error():
+    with pytest.raises(InputError, match="entirely outside"):
+        shift_far_right = {"homography": [1, 0, 100, 0, 1, 0, 0, 0, 1]}
+        prepare_pair(np.zeros((8, 8), np.uint8), np.zeros((8, 8), np.uint8), shift_far_right)
+
+
+def test_homography_in_the_defaults_is_empty():
+    from lrcfuse_model.preprocess import data_settings, load_homography
+
+    assert data_settings()["homography"] == [] and data_settings()["homography_file"] == ""
+    assert load_homography() is None
