@@ -14,7 +14,7 @@ random layer.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -221,8 +221,12 @@ class YOLOv5(nn.Module):
         return self.forward_features(x, [detect_index])[0]
 
 
-def load_checkpoint_tensors(path: str | Path) -> dict[str, Any]:
-    """Read a ``{'state_dict', 'meta'}`` file of plain tensors; clear errors when it is not one."""
+def load_checkpoint_tensors(path: str | Path, meta: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Read a ``{'state_dict', 'meta'}`` file of plain tensors; clear errors when it is not one.
+
+    ``meta`` (e.g. read from a ``*_meta.json`` beside the weights) completes or overrides the file's own meta,
+    so a bare ``{'state_dict': ...}`` file loads when its layer list comes separately.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(
@@ -236,15 +240,20 @@ def load_checkpoint_tensors(path: str | Path) -> dict[str, Any]:
             f"{path} is not a plain-tensor YOLOv5 file ({exc.__class__.__name__}: {exc}). Expected a file "
             "saved as {'state_dict': model.state_dict(), 'meta': {'yaml': layer_list, 'names': [...]}}."
         ) from exc
+    if isinstance(blob, dict) and "state_dict" in blob and meta:
+        blob["meta"] = {**dict(blob.get("meta") or {}), **dict(meta)}
     if not isinstance(blob, dict) or "state_dict" not in blob or "meta" not in blob or "yaml" not in blob["meta"]:
         keys = sorted(blob) if isinstance(blob, dict) else type(blob).__name__
         raise ValueError(f"{path}: expected keys 'state_dict' and 'meta' (with 'yaml'), found {keys}")
     return blob
 
 
-def load_yolov5(path: str | Path, upto: int | None = None) -> YOLOv5:
-    """Build a YOLOv5 from a plain-tensor checkpoint and load its weights strictly (fp32, eval)."""
-    blob = load_checkpoint_tensors(path)
+def load_yolov5(path: str | Path, upto: int | None = None, meta: Mapping[str, Any] | None = None) -> YOLOv5:
+    """Build a YOLOv5 from a plain-tensor checkpoint and load its weights strictly (fp32, eval).
+
+    ``meta``: see :func:`load_checkpoint_tensors`.
+    """
+    blob = load_checkpoint_tensors(path, meta)
     meta = blob["meta"]
     model = YOLOv5(meta["yaml"], upto=upto)
     # anchor_grid is derived from anchors and strides (and is not saved by every YOLOv5 version).

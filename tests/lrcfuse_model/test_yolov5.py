@@ -138,3 +138,13 @@ def test_detect_in_training_mode_returns_raw_maps(yolov5n_weights):
     out = net(torch.rand(1, 3, 64, 64))
     assert isinstance(out, list) and len(out) == 3
     assert [tuple(o.shape) for o in out] == [(1, 3, 8, 8, 85), (1, 3, 4, 4, 85), (1, 3, 2, 2, 85)]
+
+
+def test_meta_given_separately_completes_a_bare_state_dict(yolov5n_weights, tmp_path):
+    blob = torch.load(yolov5n_weights, map_location="cpu", weights_only=True)
+    bare = tmp_path / "bare.pt"
+    torch.save({"state_dict": blob["state_dict"]}, bare)
+    with pytest.raises(ValueError, match="expected keys 'state_dict' and 'meta'"):
+        load_yolov5(bare)
+    net = load_yolov5(bare, meta={**blob["meta"], "names": ["x"] * 80})
+    assert net.names[0] == "x" and torch.equal(net.model[-1].stride, torch.tensor([8.0, 16.0, 32.0]))
