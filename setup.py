@@ -20,7 +20,10 @@ setup(
         ("share/ament_index/resource_index/packages", ["resource/" + package_name]),
         ("share/" + package_name, ["package.xml"]),
         ("share/" + package_name + "/launch", glob("launch/*.py")),
-        ("share/" + package_name + "/config", glob("config/*")),
+        ("share/" + package_name + "/config", glob("config/*.yaml") + glob("config/*.xml")),
+        # sample pairs for `ros2 run lrcfuse_ros sample_publisher` on an installed package
+        ("share/" + package_name + "/samples/ir", glob("samples/ir/*")),
+        ("share/" + package_name + "/samples/vi", glob("samples/vi/*")),
     ],
     install_requires=[
         # torch is not pinned here: install it first (CPU build, see README) so pip keeps it.
@@ -44,6 +47,9 @@ setup(
     entry_points={
         "console_scripts": [
             "lrcfuse = lrcfuse_model.cli:main",
+            "fusion_node = lrcfuse_ros.fusion_node:main",
+            "sample_publisher = lrcfuse_ros.sample_publisher:main",
+            "fused_recorder = lrcfuse_ros.fused_recorder:main",
         ],
     },
     zip_safe=True,

@@ -32,7 +32,14 @@ FAST_MALLOC_ENV = {
 NO_MALLOC_TUNING_ENV = "LRCFUSE_NO_MALLOC_TUNING"
 
 # Element types of list options whose default is empty.
-_LIST_ELEMENT_TYPES = {"feature_layers": int, "data": str, "exclude": str, "grid_names": str, "zoom_box": float}
+_LIST_ELEMENT_TYPES = {
+    "homography": float,
+    "feature_layers": int,
+    "data": str,
+    "exclude": str,
+    "grid_names": str,
+    "zoom_box": float,
+}
 
 
 def _yaml_comments() -> dict[tuple[str, str], str]:
@@ -252,8 +259,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _reexec_with_fast_malloc(argv: Sequence[str]) -> None:
-    """Restart once with the allocator settings (glibc reads them only at process start)."""
+def _reexec_with_fast_malloc(argv: Sequence[str], module: str = "lrcfuse_model.cli") -> None:
+    """Restart once as ``python -m module argv`` with the allocator settings (glibc reads them only at start).
+
+    Also used by the ROS fusion node's ``main()`` (``module="lrcfuse_ros.fusion_node"``).
+    """
     if sys.platform != "linux" or os.environ.get(NO_MALLOC_TUNING_ENV):
         return
     if all(os.environ.get(k) for k in FAST_MALLOC_ENV):
@@ -263,7 +273,7 @@ def _reexec_with_fast_malloc(argv: Sequence[str]) -> None:
         env.setdefault(k, v)
     env[NO_MALLOC_TUNING_ENV] = "1"  # never loop
     try:
-        os.execve(sys.executable, [sys.executable, "-m", "lrcfuse_model.cli", *argv], env)
+        os.execve(sys.executable, [sys.executable, "-m", module, *argv], env)
     except OSError:
         return  # carry on with the default allocator
 

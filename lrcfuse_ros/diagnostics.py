@@ -1,0 +1,69 @@
+"""The node's health as diagnostic_msgs/DiagnosticArray and as one log line.
+
+Values (all strings, as DiagnosticStatus requires): input and output rates over the last period,
+end-to-end latency (header stamp -> publish) and inference / detection time as mean, p50 and max in
+ms, and running totals of dropped and failed pairs. The keys are documented in the README.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+
+
+def _fmt(value: float) -> str:
+    return "nan" if math.isnan(value) else f"{value:.2f}"
+
+
+def diagnostic_values(snapshot: Mapping[str, Any], info: Mapping[str, str]) -> dict[str, str]:
+    """Flat ``key -> string`` values of one :meth:`PipelineStats.period` snapshot plus fixed ``info``."""
+    rates, totals, ms = snapshot["rates"], snapshot["totals"], snapshot["ms"]
+    values = {
+        "thermal_hz": _fmt(rates.get("thermal", 0.0)),
+        "rgb_hz": _fmt(rates.get("rgb", 0.0)),
+        "pairs_hz": _fmt(rates.get("paired", 0.0)),
+        "fused_hz": _fmt(rates.get("fused", 0.0)),
+    }
+    nan = {"mean": math.nan, "p50": math.nan, "max": math.nan}
+    for kind in ("latency", "inference", "detection"):
+        for stat, value in ms.get(kind, nan).items():
+            values[f"{kind}_ms_{stat}"] = _fmt(value)
+    for key in ("fused", "pairs_dropped_busy", "unpaired_thermal", "unpaired_rgb", "failed_pairs", "detections"):
+        values[f"{key}_total" if key in ("fused", "detections") else key] = str(int(totals.get(key, 0)))
+    values.update(info)
+    return values
+
+
+def diagnostic_array(
+    stamp: Any, name: str, values: Mapping[str, str], level: bytes, message: str, hardware_id: str = ""
+) -> DiagnosticArray:
+    """One DiagnosticStatus named ``name`` carrying ``values`` (``level``: DiagnosticStatus.OK, WARN, ...)."""
+    status = DiagnosticStatus(level=level, name=name, message=message, hardware_id=hardware_id)
+    status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
+    array = DiagnosticArray()
+    array.header.stamp = stamp
+    array.status = [status]
+    return array
+
+
+def summary_line(snapshot: Mapping[str, Any]) -> str:
+    """``fused 4.8 Hz (thermal 5.0, rgb 5.0) | latency ms mean/p50/max ... | ...`` for the log."""
+    rates, totals, ms = snapshot["rates"], snapshot["totals"], snapshot["ms"]
+    line = (
+        f"fused {rates.get('fused', 0.0):.2f} Hz (thermal {rates.get('thermal', 0.0):.2f} Hz, "
+        f"rgb {rates.get('rgb', 0.0):.2f} Hz)"
+    )
+    for kind in ("latency", "inference", "detection"):
+        if kind in ms:
+            s = ms[kind]
+            line += f" | {kind} ms mean {_fmt(s['mean'])} p50 {_fmt(s['p50'])} max {_fmt(s['max'])}"
+    line += (
+        f" | totals: received thermal {totals.get('thermal', 0)} / rgb {totals.get('rgb', 0)}, "
+        f"fused {totals.get('fused', 0)}, dropped busy {totals.get('pairs_dropped_busy', 0)}, "
+        f"unpaired thermal {totals.get('unpaired_thermal', 0)} / rgb {totals.get('unpaired_rgb', 0)}, "
+        f"failed {totals.get('failed_pairs', 0)}"
+    )
+    return line

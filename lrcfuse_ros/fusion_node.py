@@ -1,0 +1,404 @@
+"""ROS 2 node fusing a thermal camera and an RGB camera with LRCFuse.
+
+Topics (relative, so namespaces and remaps apply):
+
+* in:  ``thermal/image_raw`` (mono8, mono16, 16UC1), ``rgb/image_raw`` (bgr8, rgb8, mono8)
+* out: ``fused/image`` (bgr8 for a colour camera with ``colour: true``, else mono8; the RGB image's
+  header), ``diagnostics`` (diagnostic_msgs/DiagnosticArray), and with ``detector.enabled``:
+  ``detections/image`` (bgr8, boxes drawn) and ``detections`` (vision_msgs/Detection2DArray, or
+  ``detections/json`` as std_msgs/String where vision_msgs is not installed).
+
+Threading: the subscription callbacks only read the header stamp and hand the message to the
+approximate-time pairing; a complete pair goes into a one-slot buffer (a newer pair replaces a
+waiting one, counted as dropped), and one inference thread converts, fuses and publishes. Memory is
+bounded and callbacks never block, however slow inference is. A pair that cannot be fused (wrong
+encoding, size mismatch, corrupt data) is logged (throttled per kind), counted and dropped.
+
+Parameters: :data:`lrcfuse_ros.params.PARAMETERS` (also in config/fusion.yaml and the README).
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+from rclpy.exceptions import InvalidParameterTypeException
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.signals import SignalHandlerOptions
+from sensor_msgs.msg import Image
+from std_msgs.msg import String
+
+from lrcfuse_model.image_msg import (
+    RGB_ENCODINGS,
+    THERMAL_ENCODINGS,
+    fill_image_msg,
+    image_msg_to_array,
+    stamp_to_seconds,
+)
+from lrcfuse_model.preprocess import InputError, describe_error, load_homography, rgb_to_ycbcr, visible_to_float
+from lrcfuse_model.stamp_sync import ApproximateTimeSync, StampedPair
+
+from .detection_output import VISION_MSGS_AVAILABLE, detection2d_array, detections_json
+from .diagnostics import diagnostic_array, diagnostic_values, summary_line
+from .latest_slot import LatestSlot
+from .params import PARAMETERS, ParameterError, check_values, data_config
+from .qos import image_qos, silent_topic_hint
+from .stats import PipelineStats, StreamWatch
+from .throttle import KeyedThrottle
+
+NODE_NAME = "lrcfuse_fusion"
+THERMAL_TOPIC = "thermal/image_raw"
+RGB_TOPIC = "rgb/image_raw"
+FUSED_TOPIC = "fused/image"
+DIAGNOSTICS_TOPIC = "diagnostics"
+DETECTIONS_IMAGE_TOPIC = "detections/image"
+DETECTIONS_TOPIC = "detections"
+DETECTIONS_JSON_TOPIC = "detections/json"
+
+_EMPTY_LIST_TYPES = {"string": Parameter.Type.STRING_ARRAY, "double": Parameter.Type.DOUBLE_ARRAY}
+
+
+class FusionNode(Node):
+    """Subscribes to the two cameras, pairs them by stamp, fuses in one worker thread, publishes."""
+
+    def __init__(self, node_name: str = NODE_NAME, **node_kwargs: Any) -> None:
+        super().__init__(node_name, **node_kwargs)
+        self._stop = threading.Event()
+        self._slot = LatestSlot()
+        self._worker: threading.Thread | None = None
+        try:
+            self._setup()
+        except BaseException:
+            super().destroy_node()  # a node that cannot start leaves nothing behind in the context
+            raise
+
+    def _setup(self) -> None:
+        self.values = self._declare_parameters()
+        check_values(self.values)
+        # Parameters are read once at start-up; refuse live changes instead of accepting and ignoring them.
+        self.add_on_set_parameters_callback(self._refuse_parameter_change)
+        v = self.values
+        self._throttle = KeyedThrottle(float(v["log_throttle_s"]))
+        self._stats = PipelineStats(time.monotonic(), windows=("diagnostics", "summary", "run"))
+        self._sync = ApproximateTimeSync(slop=float(v["slop"]), queue_size=int(v["queue_size"]))
+        self._sync_lock = threading.Lock()  # callbacks may run in parallel under a multi-threaded executor
+
+        self.fuser = self._make_fuser()
+        self.detector = self._make_detector()
+
+        in_qos = image_qos(v["reliability"], int(v["qos_depth"]))
+        # Reliable output matches both reliable and best-effort subscribers (rviz, recorders, detectors).
+        out_qos = image_qos("reliable", int(v["qos_depth"]))
+        self._pub_fused = self.create_publisher(Image, FUSED_TOPIC, out_qos)
+        self._pub_diag = self.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, 10)
+        self._pub_det_image = self._pub_det = None
+        if self.detector is not None:
+            self._pub_det_image = self.create_publisher(Image, DETECTIONS_IMAGE_TOPIC, out_qos)
+            if VISION_MSGS_AVAILABLE:
+                self._pub_det = self.create_publisher(_detection_array_type(), DETECTIONS_TOPIC, out_qos)
+            else:
+                self._pub_det = self.create_publisher(String, DETECTIONS_JSON_TOPIC, out_qos)
+                self.get_logger().warning(
+                    "vision_msgs is not installed: detections go out as JSON (std_msgs/String) on "
+                    f"'{self.resolve_topic_name(DETECTIONS_JSON_TOPIC)}' instead of vision_msgs/Detection2DArray "
+                    f"on '{self.resolve_topic_name(DETECTIONS_TOPIC)}' (install ros-<distro>-vision-msgs for that); "
+                    f"the annotated image is on '{self.resolve_topic_name(DETECTIONS_IMAGE_TOPIC)}'"
+                )
+
+        self._sub_thermal = self.create_subscription(Image, THERMAL_TOPIC, self._on_thermal, in_qos)
+        self._sub_rgb = self.create_subscription(Image, RGB_TOPIC, self._on_rgb, in_qos)
+        self.thermal_topic = self._sub_thermal.topic_name
+        self.rgb_topic = self._sub_rgb.topic_name
+        self._watch = StreamWatch([self.thermal_topic, self.rgb_topic], time.monotonic())
+
+        self._diag_timer = self.create_timer(float(v["diagnostics_period_s"]), self._publish_diagnostics)
+        self._last_summary = time.monotonic()
+        watch_period = min(1.0, max(0.1, float(v["no_data_warning_s"]) / 2)) if v["no_data_warning_s"] else 1.0
+        self._watch_timer = self.create_timer(watch_period, self._check_silent_streams)
+
+        self._worker = threading.Thread(target=self._work, name="lrcfuse-inference", daemon=True)
+        self._worker.start()
+        self.get_logger().info(
+            f"fusing '{self.thermal_topic}' + '{self.rgb_topic}' -> '{self._pub_fused.topic_name}' "
+            f"(backend {self.backend_name} on {self.device}, {v['reliability']} inputs, slop {v['slop']} s)"
+        )
+
+    # -- set-up ------------------------------------------------------------------------------------
+
+    def _declare_parameters(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for name, spec in PARAMETERS.items():
+            descriptor = ParameterDescriptor(description=spec.description)
+            try:
+                if isinstance(spec.default, list) and not spec.default:
+                    # An empty list has no element type (and a parameter file cannot hold one): declare the
+                    # type; an unset or empty value reads as the empty default.
+                    ptype = _EMPTY_LIST_TYPES[spec.element_type]
+                    self.declare_parameter(name, ptype, descriptor)
+                    values[name] = list(self.get_parameter_or(name, Parameter(name, value=[])).value or [])
+                else:
+                    self.declare_parameter(name, spec.default, descriptor)
+                    values[name] = self.get_parameter(name).value
+            except InvalidParameterTypeException as exc:
+                expected = type(spec.default).__name__
+                raise ParameterError(
+                    f"parameter {name}: expected a {expected} like {spec.default!r} "
+                    f"(write floats as 1.0, not 1): {exc}"
+                ) from exc
+        return values
+
+    def _refuse_parameter_change(self, parameters: list[Parameter]) -> SetParametersResult:
+        names = ", ".join(p.name for p in parameters)
+        return SetParametersResult(
+            successful=False, reason=f"{names}: the fusion node reads its parameters at start-up; restart it to change"
+        )
+
+    def _make_fuser(self) -> Any:
+        from lrcfuse_model.backends import create_backend
+        from lrcfuse_model.fusion import Fuser
+
+        v = self.values
+        data_cfg = data_config(v)
+        homography = load_homography(data_cfg)  # a bad matrix or file fails here, not on every frame
+        backend = create_backend(
+            v["backend"],
+            v["weights"] or None,
+            v["device"],
+            cache_dir=v["cache_dir"] or None,
+            fp16=bool(v["fp16"]),
+            threads=int(v["threads"]),
+            log=self.get_logger().info,
+        )
+        self.backend_name, self.device = backend.name, backend.device
+        if homography is not None:
+            self.get_logger().info(f"warping thermal onto the RGB frame with the homography {homography.tolist()}")
+        return Fuser(data_cfg=data_cfg, device=v["device"], backend=backend)
+
+    def _make_detector(self) -> Any:
+        v = self.values
+        if not v["detector.enabled"]:
+            return None
+        from lrcfuse_model.detectors import load_detector
+
+        detector = load_detector(
+            v["detector.weights"],
+            confidence=float(v["detector.confidence"]),
+            iou=float(v["detector.iou"]),
+            classes=list(v["detector.classes"]) or None,
+            device=v["device"],
+            image_size=int(v["detector.image_size"]),
+        )
+        self.get_logger().info(f"detector {detector.name} from {v['detector.weights']} ({len(detector.names)} classes)")
+        return detector
+
+    # -- callbacks (cheap: stamp + pairing only) ------------------------------------------------------
+
+    def _on_thermal(self, msg: Image) -> None:
+        self._on_image(msg, "thermal", self.thermal_topic)
+
+    def _on_rgb(self, msg: Image) -> None:
+        self._on_image(msg, "rgb", self.rgb_topic)
+
+    def _on_image(self, msg: Image, stream: str, topic: str) -> None:
+        silent_for = self._watch.seen(topic, time.monotonic())
+        if silent_for is not None:
+            self.get_logger().info(f"data on '{topic}' again after {silent_for:.1f} s of silence")
+        self._stats.count(stream)
+        stamp = stamp_to_seconds(msg.header.stamp)
+        with self._sync_lock:
+            push = self._sync.push_thermal if stream == "thermal" else self._sync.push_rgb
+            pairs = push(stamp, msg)
+            self._stats.set_total("unpaired_thermal", int(self._sync.dropped_thermal))
+            self._stats.set_total("unpaired_rgb", int(self._sync.dropped_rgb))
+        if pairs:
+            self._stats.count("paired", len(pairs))
+            # Only the newest complete pair is worth fusing; older ones count as dropped for lack of time.
+            dropped = len(pairs) - 1 + int(self._slot.put(pairs[-1]))
+            if dropped:
+                self._stats.count("pairs_dropped_busy", dropped)
+
+    # -- inference thread ---------------------------------------------------------------------------
+
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            pair = self._slot.take(timeout=0.2)
+            if pair is None:
+                continue
+            try:
+                self.process_pair(pair)
+            except Exception as exc:  # whatever goes wrong with one pair, the inference thread carries on
+                self._reject(("unexpected", type(exc).__name__), exc, pair)
+
+    def process_pair(self, pair: StampedPair) -> Image | None:
+        """Convert, fuse and publish one pair; a pair that cannot be fused is logged, counted and dropped."""
+        t0 = time.perf_counter()
+        try:
+            ir = image_msg_to_array(pair.thermal, THERMAL_ENCODINGS, name=f"thermal image on '{self.thermal_topic}'")
+        except InputError as exc:
+            return self._reject(("convert", self.thermal_topic), exc, pair)
+        try:
+            vi = image_msg_to_array(pair.rgb, RGB_ENCODINGS, name=f"RGB image on '{self.rgb_topic}'")
+        except InputError as exc:
+            return self._reject(("convert", self.rgb_topic), exc, pair)
+        if not self.values["colour"] and vi.ndim == 3:
+            vi_float = visible_to_float(vi)  # already 2-D when R = G = B
+            vi = rgb_to_ycbcr(vi_float)[..., 0] if vi_float.ndim == 3 else vi_float  # fuse the luma: mono8 out
+        try:
+            names = (f"thermal image on '{self.thermal_topic}'", f"RGB image on '{self.rgb_topic}'")
+            fused = self.fuser(ir, vi, names=names)
+        except InputError as exc:
+            return self._reject(("fuse", "input"), exc, pair)
+        except Exception as exc:  # a failing backend must not kill the node: log, count, go on
+            return self._reject(("fuse", type(exc).__name__), exc, pair)
+        self._stats.sample("inference", time.perf_counter() - t0)
+
+        out = Image()
+        out.header = pair.rgb.header
+        fill_image_msg(out, fused, "bgr8" if fused.ndim == 3 else "mono8")
+        self._pub_fused.publish(out)
+        latency = self.get_clock().now().nanoseconds * 1e-9 - stamp_to_seconds(out.header.stamp)
+        self._stats.count("fused")
+        self._stats.sample("latency", latency)
+        if self.detector is not None:
+            self._detect(fused, out.header)
+        return out
+
+    def _detect(self, fused: np.ndarray, header: Any) -> None:
+        from lrcfuse_model.detectors import draw_detections
+
+        t0 = time.perf_counter()
+        try:
+            detections = self.detector.detect(fused)
+        except Exception as exc:  # same policy as fusion failures
+            self._stats.count("failed_detections")
+            self._throttle.log(("detect", type(exc).__name__), self.get_logger().warning, f"detection failed: {exc}")
+            return
+        self._stats.sample("detection", time.perf_counter() - t0)
+        self._stats.count("detections", len(detections))
+        annotated = Image()
+        annotated.header = header
+        fill_image_msg(annotated, draw_detections(fused, detections), "bgr8")
+        self._pub_det_image.publish(annotated)
+        if VISION_MSGS_AVAILABLE:
+            self._pub_det.publish(detection2d_array(header, detections))
+        else:
+            self._pub_det.publish(String(data=detections_json(header, detections)))
+
+    def _reject(self, kind: tuple[str, str], exc: BaseException, pair: StampedPair) -> None:
+        self._stats.count("failed_pairs")
+        self._throttle.log(
+            kind,
+            self.get_logger().warning,
+            f"dropped the pair (thermal stamp {pair.thermal_stamp:.3f}, RGB stamp {pair.rgb_stamp:.3f}): "
+            f"{describe_error(exc)}",
+        )
+        return None
+
+    # -- timers -------------------------------------------------------------------------------------
+
+    def _check_silent_streams(self) -> None:
+        threshold = float(self.values["no_data_warning_s"])
+        for topic, seconds in self._watch.silent(time.monotonic(), threshold).items():
+            self._throttle.log(
+                ("silent", topic),
+                self.get_logger().warning,
+                f"no message on '{topic}' for {seconds:.1f} s: "
+                + silent_topic_hint(self, topic, self.values["reliability"]),
+            )
+
+    def _publish_diagnostics(self) -> None:
+        now = time.monotonic()
+        snapshot = self._stats.period(now, "diagnostics")
+        silent = self._watch.silent(now, float(self.values["no_data_warning_s"]))
+        info = {"backend": self.backend_name, "device": self.device, "silent_topics": ",".join(sorted(silent))}
+        values = diagnostic_values(snapshot, info)
+        problems = []
+        if silent:
+            problems.append("no data on " + ", ".join(sorted(silent)))
+        if snapshot["counts"].get("failed_pairs"):
+            problems.append(f"{snapshot['counts']['failed_pairs']} pairs failed")
+        level = DiagnosticStatus.WARN if problems else DiagnosticStatus.OK
+        message = "; ".join(problems) if problems else f"fusing at {snapshot['rates'].get('fused', 0.0):.2f} Hz"
+        name = f"{self.get_name()}: fusion"
+        self._pub_diag.publish(diagnostic_array(self.get_clock().now().to_msg(), name, values, level, message))
+        period = float(self.values["summary_period_s"])
+        if period and now - self._last_summary >= period:
+            self._last_summary = now
+            self.get_logger().info(summary_line(self._stats.period(now, "summary")))
+
+    # -- shutdown -----------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Stop the inference thread (waits for the pair being fused) and log the whole run's summary once."""
+        if self._stop.is_set():
+            return
+        self._stop.set()
+        self._slot.close()
+        if self._worker is None:  # never started
+            return
+        if self._worker.is_alive() and self._worker is not threading.current_thread():
+            self._worker.join(timeout=30)
+        self.get_logger().info("stopped; whole run: " + summary_line(self._stats.period(time.monotonic(), "run")))
+
+    def destroy_node(self) -> None:
+        self.stop()
+        super().destroy_node()
+
+    @property
+    def totals(self) -> dict[str, int]:
+        """Running totals: fused, failed_pairs, pairs_dropped_busy, unpaired_thermal/rgb, thermal, rgb ..."""
+        return dict(self._stats.totals)
+
+
+def _detection_array_type() -> type:
+    from vision_msgs.msg import Detection2DArray
+
+    return Detection2DArray
+
+
+def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``ros2 run lrcfuse_ros fusion_node [--ros-args ...]``: run the node until Ctrl-C / SIGTERM."""
+    if argv is None:
+        from lrcfuse_model.cli import _reexec_with_fast_malloc
+
+        _reexec_with_fast_malloc(sys.argv[1:], module="lrcfuse_ros.fusion_node")
+    args = list(sys.argv if argv is None else [sys.argv[0], *argv])
+    # Our own signal handling: Ctrl-C and SIGTERM (ros2 launch, systemd, docker stop) raise
+    # KeyboardInterrupt in the main thread, the node is destroyed, then the context shut down: no traceback.
+    for signum in (signal.SIGINT, signal.SIGTERM):  # SIGINT too: a background job may start with it ignored
+        signal.signal(signum, _raise_keyboard_interrupt)
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    node = None
+    try:
+        try:
+            node = FusionNode()
+        except (ParameterError, FileNotFoundError, ValueError, ImportError, RuntimeError) as exc:
+            # Start-up errors (bad parameter, missing weights, unavailable backend): one clear line, no traceback.
+            print(f"[{NODE_NAME}] cannot start: {exc}", file=sys.stderr)
+            return 2
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

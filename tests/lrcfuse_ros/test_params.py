@@ -1,0 +1,168 @@
+"""The node's parameter table, and the files that must follow it: config/fusion.yaml, the launch file, the README."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lrcfuse_ros.params import (
+    IDENTITY_HOMOGRAPHY,
+    PARAMETERS,
+    ParameterError,
+    check_values,
+    data_config,
+    flatten,
+    nested_defaults,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+LAUNCH_FILE = REPO_ROOT / "launch" / "fusion.launch.py"
+
+
+def _defaults() -> dict:
+    return {name: spec.default for name, spec in PARAMETERS.items()}
+
+
+def test_every_parameter_has_a_description_and_a_typed_default() -> None:
+    for name, spec in PARAMETERS.items():
+        assert spec.description.strip(), name
+        if isinstance(spec.default, list) and not spec.default:
+            assert spec.element_type in ("string", "double"), f"{name}: empty list needs an element type"
+
+
+def test_nested_defaults_flatten_back_to_the_table() -> None:
+    assert flatten(nested_defaults()) == _defaults()
+    assert nested_defaults()["detector"]["enabled"] is False
+
+
+def test_config_yaml_holds_exactly_the_declared_parameters_with_their_defaults() -> None:
+    doc = yaml.safe_load((REPO_ROOT / "config" / "fusion.yaml").read_text())
+    params = flatten(doc["/**"]["ros__parameters"])
+    assert params == _defaults()
+
+
+def test_data_config_maps_onto_the_preprocessing_keys() -> None:
+    cfg = data_config(_defaults())
+    assert cfg["homography"] == []  # identity = aligned: no warp per frame
+    assert cfg["size_mismatch"] == "error" and cfg["thermal_norm"] == "percentile"
+    h = [1.0, 0.0, 5.0, 0.0, 1.0, -3.0, 0.0, 0.0, 1.0]
+    assert data_config({"homography": [int(v) for v in h]})["homography"] == h
+    from lrcfuse_model.preprocess import data_settings
+
+    assert set(cfg) <= set(data_settings()), "every mapped key must exist in the data config section"
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"homography": [1.0, 0.0]}, "homography: expected 9 numbers"),
+        ({"thermal_range": [0.0]}, "thermal_range: expected 2 numbers"),
+        ({"size_mismatch": "crop"}, "size_mismatch: expected one of"),
+    ],
+)
+def test_data_config_rejects_bad_values(values: dict, message: str) -> None:
+    with pytest.raises(ParameterError, match=message):
+        data_config(values)
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"reliability": "sometimes"}, "reliability: expected one of"),
+        ({"queue_size": 0}, "queue_size: expected an integer >= 1"),
+        ({"slop": -0.1}, "slop: expected seconds >= 0"),
+        ({"diagnostics_period_s": 0.0}, "diagnostics_period_s: expected seconds > 0"),
+        ({"detector.enabled": True, "detector.weights": ""}, "detector.weights is empty"),
+    ],
+)
+def test_check_values_names_the_parameter(values: dict, message: str) -> None:
+    with pytest.raises(ParameterError, match=message):
+        check_values(values)
+    check_values(_defaults())  # the defaults are valid
+
+
+def test_identity_constant_is_the_default_homography() -> None:
+    assert PARAMETERS["homography"].default == IDENTITY_HOMOGRAPHY
+
+
+# -- launch file (the `launch` wheel is not on PyPI: read it with ast) --------------------------------
+
+
+def _launch_tree() -> ast.Module:
+    return ast.parse(LAUNCH_FILE.read_text(), filename=str(LAUNCH_FILE))
+
+
+def _module_dict(tree: ast.Module, name: str) -> dict:
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
+            return ast.literal_eval(node.value)
+    raise AssertionError(f"{name} not found in {LAUNCH_FILE}")
+
+
+def _declared_arguments(tree: ast.Module) -> dict[str, dict[str, ast.expr]]:
+    declared = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "DeclareLaunchArgument":
+            name = ast.literal_eval(node.args[0])
+            declared[name] = {kw.arg: kw.value for kw in node.keywords}
+    return declared
+
+
+def test_launch_arguments_all_have_descriptions() -> None:
+    declared = _declared_arguments(_launch_tree())
+    assert {"params_file", "namespace", "backend", "detector", "thermal_topic", "rgb_topic"} <= set(declared)
+    for name, keywords in declared.items():
+        assert "description" in keywords, f"launch argument {name} has no description"
+        assert "default_value" in keywords, f"launch argument {name} has no default"
+
+
+def test_launch_parameters_and_remaps_exist_in_the_node() -> None:
+    from lrcfuse_ros import fusion_node
+
+    tree = _launch_tree()
+    declared = _declared_arguments(tree)
+    to_parameter = _module_dict(tree, "LAUNCH_ARG_TO_PARAMETER")
+    for arg, parameter in to_parameter.items():
+        assert arg in declared, f"{arg} maps to a parameter but is not declared"
+        assert parameter in PARAMETERS, f"launch argument {arg} sets {parameter}, which the node does not declare"
+    assert to_parameter["detector"] == "detector.enabled" and "backend" in to_parameter
+    topics = {fusion_node.THERMAL_TOPIC, fusion_node.RGB_TOPIC, fusion_node.FUSED_TOPIC, fusion_node.DIAGNOSTICS_TOPIC}
+    to_topic = _module_dict(tree, "LAUNCH_ARG_TO_TOPIC")
+    assert set(to_topic.values()) == topics
+    assert set(to_topic) <= set(declared)
+
+
+def test_launch_file_imports_with_the_launch_packages() -> None:
+    pytest.importorskip("launch_ros", reason="launch / launch_ros have no PyPI wheel; on a ROS install this runs")
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("fusion_launch", LAUNCH_FILE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.generate_launch_description().entities
+
+
+# -- README table -------------------------------------------------------------------------------------
+
+
+def test_readme_documents_every_parameter() -> None:
+    readme = (REPO_ROOT / "README.md").read_text()
+    section = readme[readme.index("## ROS 2 node") :]
+    documented = set(re.findall(r"^\| `([a-z0-9_.]+)` \|", section, flags=re.M))
+    assert set(PARAMETERS) <= documented, sorted(set(PARAMETERS) - documented)
+
+
+def test_ros_free_modules_do_not_import_rclpy() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, lrcfuse_ros, lrcfuse_ros.params, lrcfuse_ros.stats, lrcfuse_ros.latest_slot, "
+        "lrcfuse_ros.throttle, lrcfuse_ros.ros_env; print('rclpy' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, check=True)
+    assert out.stdout.strip() == "False"
