@@ -1,7 +1,9 @@
 """Fusing images with a trained LRCFuse: weights, a one-call numpy API and batch folders.
 
 ``load_pretrained()`` returns the shipped model in eval mode. ``fuse(ir, vi)`` fuses one pair of
-numpy arrays (any size; gray or colour visible; 8- or 16-bit thermal) in one call.
+numpy arrays (any size; gray or colour visible; 8- or 16-bit thermal) in one call. ``Fuser`` is
+the one place where a frame goes preprocessing -> network -> output image; the network runs on
+any :class:`lrcfuse_model.backends.Backend` (PyTorch by default, ONNX Runtime, TensorRT).
 ``fuse_folders`` fuses every pair of two folders, records each failure in a report and goes on.
 """
 
@@ -18,6 +20,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .backends import Backend, TorchBackend
 from .model import LRCFuse
 from .pairing import find_pairs
 from .preprocess import InputError, PreparedPair, describe_error, finish, prepare_pair, read_image
@@ -76,30 +79,38 @@ def load_pretrained(device: str | torch.device = "cpu") -> LRCFuse:
     return load_model(None, device)
 
 
-@torch.inference_mode()
 def run_model(model: LRCFuse, pair: PreparedPair, device: str | torch.device | None = None) -> np.ndarray:
     """Network forward pass on a prepared pair -> fused Y as float32 ``H x W`` (unclamped)."""
     device = device or next(model.parameters()).device
-    ir = torch.from_numpy(pair.ir)[None, None].to(device)
-    vi = torch.from_numpy(pair.vi_y)[None, None].to(device)
-    return model(ir, vi)[0, 0].float().cpu().numpy()
+    return TorchBackend(model, str(device)).fuse(pair.ir, pair.vi_y)
 
 
 class Fuser:
-    """A model plus the data settings: ``fuser(ir, vi) -> fused uint8 image``."""
+    """Preprocessing + a backend + the output image: ``fuser(ir, vi) -> fused uint8 image``.
+
+    ``backend`` given: the network runs on it (see :func:`lrcfuse_model.backends.create_backend`);
+    otherwise on PyTorch with ``model`` (default: the shipped weights) on ``device``.
+    """
 
     def __init__(
-        self, model: LRCFuse | None = None, data_cfg: Mapping[str, Any] | None = None, device: str = "cpu"
+        self,
+        model: LRCFuse | None = None,
+        data_cfg: Mapping[str, Any] | None = None,
+        device: str = "cpu",
+        backend: Backend | None = None,
     ) -> None:
-        self.model = (model or load_pretrained(device)).to(device).eval()
-        self.device = device
+        if backend is None:
+            backend = TorchBackend(model if model is not None else load_pretrained(device), device)
+        self.backend = backend
+        self.device = backend.device
+        self.model: LRCFuse | None = getattr(backend, "model", None)  # the PyTorch model, when there is one
         self.data_cfg = dict(data_cfg or {})
 
     def __call__(
         self, ir: np.ndarray, vi: np.ndarray, names: tuple[str, str] = ("thermal image", "visible image")
     ) -> np.ndarray:
         pair = prepare_pair(ir, vi, self.data_cfg, names)
-        fused = run_model(self.model, pair, self.device)
+        fused = self.backend.fuse(pair.ir, pair.vi_y)
         if not np.isfinite(fused).all():
             raise InputError(f"{names[0]} + {names[1]}: the network produced NaN/inf (corrupt weights or input?)")
         return finish(fused, pair)

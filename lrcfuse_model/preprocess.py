@@ -338,8 +338,8 @@ def prepare_pair(
         else:
             raise InputError(
                 f"{names[0]} is {ir_f.shape[1]}x{ir_f.shape[0]} but {names[1]} is {vi_y.shape[1]}x{vi_y.shape[0]} "
-                "(width x height); register the cameras, or set data.size_mismatch: resize_ir "
-                "(--size-mismatch resize_ir)"
+                "(width x height); register the cameras (homography), or resize the thermal image with "
+                "size_mismatch: resize_ir (lrcfuse: --size-mismatch resize_ir; node: -p size_mismatch:=resize_ir)"
             )
     if min(vi_y.shape) < 2:
         raise InputError(f"{names[1]}: {vi_y.shape[1]}x{vi_y.shape[0]} is too small (at least 2x2 pixels)")

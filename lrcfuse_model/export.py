@@ -1,0 +1,505 @@
+"""Exporting LRCFuse: an ONNX model with dynamic height/width, and TensorRT engines built from it.
+
+* :func:`export_onnx` writes the network as ONNX (opset 18, torch's dynamo exporter): inputs
+  ``ir`` and ``vi`` and output ``fused``, all ``1 x 1 x H x W`` with H and W dynamic (any size of
+  at least 2 x 2, odd or even), checked with ``onnx.checker``. Its operators are Conv,
+  ConvTranspose, Pad (mode ``reflect``), Relu, Add/Sub/Mul/Div/Neg, Slice and Concat, all of which
+  TensorRT 10's ONNX parser imports (reflect Pad becomes an ISliceLayer with SampleMode.kREFLECT).
+* :func:`cached_onnx` exports a weights file once into the cache folder, keyed by the weights'
+  sha256, so that ONNX Runtime starts without exporting again.
+* :func:`build_engine` builds a TensorRT engine (FP32 or FP16, one optimisation profile with
+  min/opt/max shapes, a timing cache) with TensorRT's Python API; :func:`cached_engine` keeps
+  engines in the cache folder keyed by GPU name, TensorRT version, ONNX hash, precision and
+  profile, and builds only when no engine matches (first launch, logged).
+* :func:`check_parity` compares an exported backend with PyTorch on real pairs at their native
+  sizes (through the one preprocessing path) and on synthetic odd/even frames.
+
+``lrcfuse export`` (:func:`cmd_export`) drives all of it from the ``export`` config section.
+The cache folder is ``$LRCFUSE_CACHE``, else ``~/.cache/lrcfuse``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .model import LRCFuse
+
+ONNX_OPSET = 18
+# Bumped when the exported graph changes for the same weights, so that stale cache entries are not reused.
+EXPORT_FORMAT = 1
+INPUT_NAMES = ("ir", "vi")
+OUTPUT_NAME = "fused"
+
+_LOG = logging.getLogger("lrcfuse")
+
+
+def default_cache_dir() -> Path:
+    """``$LRCFUSE_CACHE`` if set, else ``~/.cache/lrcfuse``."""
+    return Path(os.environ.get("LRCFUSE_CACHE") or Path.home() / ".cache" / "lrcfuse")
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``'640x512'`` (WIDTHxHEIGHT, as cameras are described) -> ``(height, width)`` = ``(512, 640)``."""
+    m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", str(text))
+    if not m or int(m.group(1)) < 2 or int(m.group(2)) < 2:
+        raise ValueError(f"expected a frame size WIDTHxHEIGHT like 640x512 (each at least 2), got {text!r}")
+    return int(m.group(2)), int(m.group(1))
+
+
+def _atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
+    """Write through a temporary file in the same folder, then rename: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+# -- ONNX ------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _quiet_exporter() -> Iterator[None]:
+    """Silence the exporter's chatter (per-pass INFO lines, optional-package notes) for one export."""
+    names = ("torch.onnx", "onnxscript", "onnx_ir")
+    saved = {n: logging.getLogger(n).level for n in names}
+    try:
+        for n in names:
+            logging.getLogger(n).setLevel(logging.ERROR)
+        with warnings.catch_warnings():
+            # e.g. that the axis names of `vi` repeat those of `ir` (they are meant to).
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for n, level in saved.items():
+            logging.getLogger(n).setLevel(level)
+
+
+def split_single_output_convs(proto: Any, min_in_channels: int = 16) -> int:
+    """Rewrite each reflect-padded 3x3 conv with one output channel as taps -> pad -> sum; returns how many.
+
+    ``Conv(Pad(z))`` with ``z`` of C channels becomes ``Conv1x1(z) -> 9 tap images -> Pad ->
+    Conv(one-hot 3x3)``: the same sums (reflect padding only moves pixels, so it commutes with
+    the 1x1 channel mix), but the C-channel tensor is neither padded (a full copy) nor unfolded
+    (im2col): ONNX Runtime runs the 1x1 conv as one GEMM over the unpadded tensor. The network
+    has eight such convs with 128 input channels (LLRR's C1) and twelve with 32 or 64 (CFPM);
+    outputs move by float rounding only (~1e-7). Edits ``proto`` in place.
+    """
+    from onnx import helper, numpy_helper
+
+    graph = proto.graph
+    weights = {t.name: t for t in graph.initializer}
+    producer = {out: node for node in graph.node for out in node.output}
+    users: dict[str, int] = {}
+    for node in graph.node:
+        for name in node.input:
+            users[name] = users.get(name, 0) + 1
+    select = np.zeros((1, 9, 3, 3), np.float32)
+    for tap in range(9):
+        select[0, tap, tap // 3, tap % 3] = 1.0
+    nodes, added, rewritten = [], [], 0
+    for node in graph.node:
+        pad = producer.get(node.input[0]) if node.op_type == "Conv" else None
+        w = numpy_helper.to_array(weights[node.input[1]]) if pad is not None and node.input[1] in weights else None
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        if (
+            w is None
+            or pad.op_type != "Pad"
+            or w.shape[0] != 1
+            or w.shape[1] < min_in_channels
+            or w.shape[2:] != (3, 3)
+            or any(v != 1 for v in attrs.get("strides", [1, 1]) + attrs.get("dilations", [1, 1]))
+            or any(attrs.get("pads", [0, 0, 0, 0]))
+            or attrs.get("group", 1) != 1
+        ):
+            nodes.append(node)
+            continue
+        base = node.name or node.output[0]
+        taps = np.ascontiguousarray(w[0].transpose(1, 2, 0).reshape(9, w.shape[1], 1, 1))  # tap = 3*dy + dx
+        added += [numpy_helper.from_array(taps, f"{base}.taps"), numpy_helper.from_array(select, f"{base}.select")]
+        nodes += [
+            helper.make_node("Conv", [pad.input[0], f"{base}.taps"], [f"{base}.tap_images"], name=f"{base}_taps"),
+            helper.make_node(
+                "Pad",
+                [f"{base}.tap_images", *pad.input[1:]],
+                [f"{base}.tap_padded"],
+                name=f"{base}_pad",
+                mode="reflect",
+            ),
+            helper.make_node(
+                "Conv", [f"{base}.tap_padded", f"{base}.select", *node.input[2:]], list(node.output), name=base
+            ),
+        ]
+        users[pad.output[0]] -= 1
+        users[node.input[1]] -= 1
+        rewritten += 1
+    # A Pad that fed only rewritten convs (the exporter shares one Pad between convs of the same input) goes.
+    dead = {n.output[0] for n in graph.node if n.op_type == "Pad" and users.get(n.output[0]) == 0}
+    kept = [n for n in nodes if not (n.op_type == "Pad" and n.output[0] in dead)]
+    del graph.node[:]
+    graph.node.extend(kept)
+    unused = [t for t in graph.initializer if users.get(t.name, 1) == 0]
+    for t in unused:
+        graph.initializer.remove(t)
+    graph.initializer.extend(added)
+    return rewritten
+
+
+def export_onnx(model: LRCFuse, path: str | Path, opset: int = ONNX_OPSET) -> Path:
+    """Write ``model`` as ONNX with dynamic H and W to ``path`` and check it with ``onnx.checker``."""
+    import onnx
+    from torch.export import Dim
+
+    path = Path(path)
+    model = model.to("cpu").eval()
+    height, width = Dim("height", min=2), Dim("width", min=2)
+    # An odd, non-square example so that no size gets specialised into the graph.
+    example = (torch.rand(1, 1, 37, 53), torch.rand(1, 1, 37, 53))
+
+    def write(tmp: Path) -> None:
+        with _quiet_exporter():
+            program = torch.onnx.export(
+                model,
+                example,
+                input_names=list(INPUT_NAMES),
+                output_names=[OUTPUT_NAME],
+                opset_version=opset,
+                dynamo=True,
+                dynamic_shapes={"ir": {2: height, 3: width}, "vi": {2: height, 3: width}},
+                optimize=True,
+                verbose=False,
+            )
+        proto = program.model_proto
+        split_single_output_convs(proto)
+        proto.graph.doc_string = "LRCFuse infrared + visible fusion: ir, vi, fused are 1x1xHxW in [0,1]"
+        onnx.checker.check_model(proto, full_check=True)
+        onnx.save_model(proto, str(tmp))
+
+    return _atomic_write(path, write)
+
+
+def onnx_operators(path: str | Path) -> dict[str, int]:
+    """Operator type -> count in an ONNX file."""
+    import onnx
+
+    counts: dict[str, int] = {}
+    for node in onnx.load(str(path)).graph.node:
+        counts[node.op_type] = counts.get(node.op_type, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def cached_onnx(
+    weights: str | Path | None = None,
+    cache_dir: str | Path | None = None,
+    opset: int = ONNX_OPSET,
+    log: Callable[[str], None] | None = None,
+) -> Path:
+    """The ONNX export of a weights file (``None``: the shipped weights), exported on first use."""
+    from .fusion import DEFAULT_WEIGHTS, load_model
+
+    log = log or _LOG.info
+    weights_path = Path(weights) if weights else DEFAULT_WEIGHTS
+    if not weights_path.is_file():
+        raise FileNotFoundError(f"LRCFuse weight file {weights_path} does not exist")
+    key = hashlib.sha256(f"{file_sha256(weights_path)}|opset{opset}|format{EXPORT_FORMAT}".encode()).hexdigest()
+    path = Path(cache_dir or default_cache_dir()) / "onnx" / f"lrcfuse-{key[:16]}.onnx"
+    if path.is_file():
+        return path
+    log(f"exporting {weights_path} to ONNX (first use of these weights; cached as {path})")
+    started = time.perf_counter()
+    export_onnx(load_model(weights_path), path, opset)
+    log(f"exported ONNX in {time.perf_counter() - started:.1f} s")
+    return path
+
+
+# -- TensorRT --------------------------------------------------------------------------------------
+
+
+def _profile_defaults() -> dict[str, tuple[int, int]]:
+    from .config import load_defaults
+
+    e = load_defaults()["export"]
+    return {k: parse_size(e[f"{k}_shape"]) for k in ("min", "opt", "max")}
+
+
+def engine_cache_key(
+    onnx_sha256: str,
+    gpu_name: str,
+    trt_version: str,
+    fp16: bool,
+    shapes: Mapping[str, tuple[int, int]],
+) -> str:
+    """sha256 over everything an engine depends on: GPU, TensorRT version, ONNX, precision, profile."""
+    facts = {
+        "gpu": gpu_name,
+        "tensorrt": trt_version,
+        "onnx_sha256": onnx_sha256,
+        "precision": "fp16" if fp16 else "fp32",
+        "profile": {k: list(shapes[k]) for k in ("min", "opt", "max")},
+    }
+    return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
+
+
+def _check_profile(shapes: Mapping[str, tuple[int, int]]) -> None:
+    lo, opt, hi = shapes["min"], shapes["opt"], shapes["max"]
+    if not all(a <= b <= c for a, b, c in zip(lo, opt, hi)):
+        raise ValueError(
+            "engine profile must satisfy min <= opt <= max in both height and width, got "
+            + ", ".join(f"{k} {v[1]}x{v[0]}" for k, v in shapes.items())
+        )
+
+
+def build_engine(
+    onnx_path: str | Path,
+    engine_path: str | Path,
+    *,
+    fp16: bool = False,
+    shapes: Mapping[str, tuple[int, int]] | None = None,
+    timing_cache: str | Path | None = None,
+    workspace_mib: int = 2048,
+    log: Callable[[str], None] | None = None,
+) -> Path:
+    """Build a TensorRT engine from an lrcfuse ONNX file (TensorRT 10 Python API).
+
+    ``shapes``: ``{'min', 'opt', 'max'} -> (height, width)`` of the optimisation profile (both
+    inputs share it). ``timing_cache``: a file read before and written after the build (layer
+    timings reused by later builds on the same GPU). Raises with the parser's messages when the
+    ONNX model does not import.
+    """
+    from .backends import _import_tensorrt
+
+    trt = _import_tensorrt()
+    log = log or _LOG.info
+    shapes = dict(shapes or _profile_defaults())
+    _check_profile(shapes)
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    network = builder.create_network(0)  # TensorRT 10: networks are always explicit-batch
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse_from_file(str(onnx_path)):
+        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+        raise ValueError(f"{onnx_path}: TensorRT could not parse the ONNX model: {errors}")
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_mib << 20)
+    if fp16:
+        config.set_flag(trt.BuilderFlag.FP16)
+    profile = builder.create_optimization_profile()
+    for name in INPUT_NAMES:
+        profile.set_shape(name, *((1, 1, *shapes[k]) for k in ("min", "opt", "max")))
+    config.add_optimization_profile(profile)
+    cache_file = Path(timing_cache) if timing_cache else None
+    cache_blob = cache_file.read_bytes() if cache_file and cache_file.is_file() else b""
+    config.set_timing_cache(config.create_timing_cache(cache_blob), False)
+    started = time.perf_counter()
+    serialized = builder.build_serialized_network(network, config)
+    if serialized is None:
+        raise RuntimeError(f"TensorRT failed to build an engine from {onnx_path} (see the TensorRT log above)")
+    _atomic_write(Path(engine_path), lambda tmp: tmp.write_bytes(bytes(memoryview(serialized))))
+    if cache_file:
+        timings = config.get_timing_cache().serialize()
+        _atomic_write(cache_file, lambda tmp: tmp.write_bytes(bytes(memoryview(timings))))
+    log(f"built TensorRT engine {engine_path} in {time.perf_counter() - started:.0f} s")
+    return Path(engine_path)
+
+
+def cached_engine(
+    onnx_path: str | Path,
+    cache_dir: str | Path | None = None,
+    *,
+    fp16: bool = False,
+    shapes: Mapping[str, tuple[int, int]] | None = None,
+    device: str = "cuda:0",
+    workspace_mib: int = 2048,
+    log: Callable[[str], None] | None = None,
+) -> Path:
+    """The engine for this ONNX file, GPU, TensorRT version, precision and profile; built if absent."""
+    from .backends import _cuda_index, _import_tensorrt
+
+    trt = _import_tensorrt()
+    log = log or _LOG.info
+    shapes = dict(shapes or _profile_defaults())
+    gpu = torch.cuda.get_device_name(_cuda_index(device))
+    key = engine_cache_key(file_sha256(onnx_path), gpu, trt.__version__, fp16, shapes)
+    folder = Path(cache_dir or default_cache_dir()) / "tensorrt"
+    engine = folder / f"lrcfuse-{key[:16]}.engine"
+    if engine.is_file():
+        log(f"TensorRT engine from cache: {engine}")
+        return engine
+    precision = "FP16" if fp16 else "FP32"
+    log(
+        f"building TensorRT engine for {gpu} ({precision}, profile "
+        + ", ".join(f"{k} {v[1]}x{v[0]}" for k, v in shapes.items())
+        + f"): first launch with this model/GPU/TensorRT {trt.__version__}, this takes a few minutes; "
+        f"later launches load {engine}"
+    )
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", gpu).strip("-")
+    timing = folder / f"timing-{slug}-trt{trt.__version__}.cache"
+    with torch.cuda.device(_cuda_index(device)):
+        build_engine(
+            onnx_path, engine, fp16=fp16, shapes=shapes, timing_cache=timing, workspace_mib=workspace_mib, log=log
+        )
+    facts = {"onnx": str(onnx_path), "gpu": gpu, "tensorrt": trt.__version__, "precision": precision.lower()}
+    facts["profile"] = {k: f"{v[1]}x{v[0]}" for k, v in shapes.items()}
+    engine.with_suffix(".json").write_text(json.dumps(facts, indent=2), encoding="utf-8")
+    return engine
+
+
+# -- parity ----------------------------------------------------------------------------------------
+
+
+def check_parity(
+    backend: Any,
+    reference: Any,
+    pairs_dir: str | Path | None = None,
+    n_pairs: int = 3,
+    data_cfg: Mapping[str, Any] | None = None,
+    names: Sequence[str] | None = None,
+    synthetic_sizes: Sequence[tuple[int, int]] = ((67, 91), (64, 96)),
+) -> list[dict[str, Any]]:
+    """Max |backend - reference| on real pairs at their native sizes and on synthetic odd/even frames.
+
+    Both are :class:`lrcfuse_model.backends.Backend`. Real pairs come from ``pairs_dir/{ir,vi}``:
+    the pairs ``names``, or the first ``n_pairs`` by name with distinct sizes first. They go
+    through ``prepare_pair``, so what is compared is exactly what the fuser feeds each backend.
+    """
+    from .pairing import find_pairs
+    from .preprocess import prepare_pair, read_image
+
+    def compare(label: str, ir: np.ndarray, vi_y: np.ndarray) -> None:
+        diff = float(np.abs(backend.fuse(ir, vi_y) - reference.fuse(ir, vi_y)).max())
+        rows.append({"pair": label, "height": ir.shape[0], "width": ir.shape[1], "max_abs": diff})
+
+    rows: list[dict[str, Any]] = []
+    rng = np.random.default_rng(0)
+    for h, w in synthetic_sizes:
+        compare(f"random {w}x{h}", rng.random((h, w), dtype=np.float32), rng.random((h, w), dtype=np.float32))
+    if not pairs_dir or (n_pairs <= 0 and not names):
+        return rows
+    pairs, _ = find_pairs(Path(pairs_dir) / "ir", Path(pairs_dir) / "vi")
+    if names:
+        by_name = {p.name: p for p in pairs}
+        missing = [n for n in names if n not in by_name]
+        if missing:
+            raise ValueError(f"{pairs_dir}: no pairs named {missing}")
+        pairs = [by_name[n] for n in names]
+    else:  # distinct sizes first (read from the file headers), then the rest in name order
+        from PIL import Image
+
+        first_of_size: dict[tuple[int, int], Any] = {}
+        for p in pairs:
+            with Image.open(p.vi) as im:
+                first_of_size.setdefault(im.size, p)
+        firsts = list(first_of_size.values())
+        pairs = (firsts + [p for p in pairs if p not in firsts])[:n_pairs]
+    prepared = [(p, prepare_pair(read_image(p.ir), read_image(p.vi), data_cfg, (str(p.ir), str(p.vi)))) for p in pairs]
+    for p, q in prepared:
+        compare(f"{Path(pairs_dir).name}/{p.name}", q.ir, q.vi_y)
+    return rows
+
+
+# -- lrcfuse export --------------------------------------------------------------------------------
+
+
+def _print_parity(rows: list[dict[str, Any]], label: str) -> float:
+    print(f"parity {label} vs PyTorch (max |difference| on [0,1] images):")
+    for r in rows:
+        print(f"  {r['pair']:<28} {r['width']:>5}x{r['height']:<5} {r['max_abs']:.2e}")
+    worst = max(r["max_abs"] for r in rows)
+    print(f"  worst {worst:.2e}")
+    return worst
+
+
+def cmd_export(cfg: dict[str, Any]) -> int:
+    """``lrcfuse export``: ONNX (checked against PyTorch) or a TensorRT engine (cached, copied to --out)."""
+    from .backends import OnnxRuntimeBackend, TensorRTBackend, TorchBackend
+    from .config import ConfigError
+    from .fusion import load_model
+
+    e = cfg["export"]
+    if e["format"] not in ("onnx", "engine"):
+        raise ConfigError(f"export.format must be 'onnx' or 'engine', got {e['format']!r}")
+    shapes = {k: parse_size(e[f"{k}_shape"]) for k in ("min", "opt", "max")}
+    _check_profile(shapes)
+    weights = e["weights"] or None
+    if weights and Path(weights).suffix.lower() == ".onnx":
+        raise ConfigError("export.weights must be LRCFuse PyTorch weights (.pt); the ONNX model is made from them")
+    model = load_model(weights)
+    check_dir = Path(e["check_data"]) if e["check_data"] else None
+    if check_dir and not (check_dir / "ir").is_dir():
+        print(f"note: parity data {check_dir} not found; comparing on synthetic frames only", file=sys.stderr)
+        check_dir = None
+    reference = TorchBackend(model, "cpu")
+
+    if e["format"] == "onnx":
+        out = Path(e["out"] or "runs/export/lrcfuse.onnx")
+        started = time.perf_counter()
+        export_onnx(model, out, e["opset"])
+        ops = onnx_operators(out)
+        print(
+            f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB, opset {e['opset']}, inputs ir/vi 1x1xHxW dynamic, "
+            f"output fused) in {time.perf_counter() - started:.1f} s; onnx.checker: ok"
+        )
+        print("operators: " + ", ".join(f"{k} {v}" for k, v in ops.items()))
+        rows = check_parity(OnnxRuntimeBackend(out, "cpu"), reference, check_dir, e["check_pairs"])
+        worst = _print_parity(rows, "ONNX Runtime")
+        if worst > e["tolerance"]:
+            print(
+                f"error: ONNX output differs from PyTorch by {worst:.2e} > tolerance {e['tolerance']}", file=sys.stderr
+            )
+            return 1
+        return 0
+
+    from .backends import BackendUnavailable, _import_tensorrt
+
+    try:
+        _import_tensorrt()
+        if not torch.cuda.is_available():
+            raise BackendUnavailable("--format engine needs an NVIDIA GPU and a CUDA build of PyTorch")
+    except BackendUnavailable as exc:
+        print(f"lrcfuse export: error: {exc}", file=sys.stderr)
+        return 2
+    cache_dir = e["cache_dir"] or None
+    onnx_path = cached_onnx(weights, cache_dir, e["opset"], log=print)
+    engine = cached_engine(
+        onnx_path, cache_dir, fp16=e["fp16"], shapes=shapes, device=e["device"], workspace_mib=e["workspace"], log=print
+    )
+    out = Path(e["out"] or "runs/export/lrcfuse.engine")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(engine, out)
+    print(f"wrote {out} (a copy of the cached engine {engine})")
+    rows = check_parity(TensorRTBackend(out, e["device"]), reference, check_dir, e["check_pairs"])
+    worst = _print_parity(rows, f"TensorRT {'FP16' if e['fp16'] else 'FP32'}")
+    if not e["fp16"] and worst > e["tolerance"]:
+        print(f"error: FP32 engine differs from PyTorch by {worst:.2e} > tolerance {e['tolerance']}", file=sys.stderr)
+        return 1
+    return 0
