@@ -104,16 +104,21 @@ def cmd_fuse(cfg: dict[str, Any], args: argparse.Namespace) -> int:
     from PIL import Image
     from tqdm import tqdm
 
-    from .fusion import Fuser, fuse_folders, load_model
-    from .preprocess import InputError, read_image
+    from .backends import BackendUnavailable, create_backend
+    from .fusion import Fuser, fuse_folders
+    from .preprocess import InputError, load_homography, read_image
 
     f = cfg["fuse"]
     for key in ("ir", "vi", "out"):
         if not f[key]:
             raise ConfigError(f"lrcfuse fuse needs --{key} (fuse.{key})")
     _threads(f["threads"])
-    model = load_model(f["weights"] or None, f["device"])
-    fuser = Fuser(model, cfg["data"], f["device"])
+    load_homography(cfg["data"])  # a bad --homography fails before any image is read
+    try:
+        backend = create_backend(f["backend"], f["weights"] or None, f["device"], threads=f["threads"])
+    except BackendUnavailable as exc:  # the chosen --backend cannot run here: say what to install
+        raise ConfigError(str(exc)) from exc
+    fuser = Fuser(data_cfg=cfg["data"], backend=backend)
     ir, vi, out = Path(f["ir"]), Path(f["vi"]), Path(f["out"])
     if ir.is_file() and vi.is_file():  # a single pair: --out is the output file
         try:

@@ -27,6 +27,14 @@ def _single_thread() -> None:
     torch.set_num_threads(1)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_model_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Exported ONNX models / engines go to a folder of this run, not the user's ~/.cache/lrcfuse."""
+    import os
+
+    os.environ["LRCFUSE_CACHE"] = str(tmp_path_factory.mktemp("lrcfuse_cache"))
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The shared data folder (``../shared/data`` from the repository root), or skip."""

@@ -25,7 +25,7 @@ from lrcfuse_model.fusion import DEFAULT_WEIGHTS, load_model
 
 # Every operator the export may contain; each is in TensorRT 10's ONNX operator support matrix
 # (onnx-tensorrt docs/operators.md), Pad including mode=reflect.
-TENSORRT_OPS = {"Conv", "ConvTranspose", "Pad", "Relu", "Add", "Sub", "Mul", "Div", "Neg", "Slice", "Concat"}
+TENSORRT_OPS = {"Conv", "ConvTranspose", "Pad", "Relu", "Clip", "Add", "Sub", "Mul", "Div", "Neg", "Slice", "Concat"}
 # 16 code channels, so that the split of the 1-output convs applies (>= 16 input channels).
 SMALL = {"code_channels": 8, "feature_channels": 16, "decoder_channels": [8, 8], "llrr_blocks": 2, "cfpm_stages": 2}
 
@@ -62,6 +62,19 @@ def test_onnx_uses_only_tensorrt_operators(small_onnx):
     model = onnx.load(str(small_onnx))
     modes = {a.s.decode() for n in model.graph.node if n.op_type == "Pad" for a in n.attribute if a.name == "mode"}
     assert modes == {"reflect"}
+
+
+def test_transposed_convs_become_convs(small_onnx, small_model):
+    """The decoder's stride-1 ConvTranspose layers are exported as the equivalent Convs (flipped kernels)."""
+    assert "ConvTranspose" not in onnx_operators(small_onnx)
+    model = onnx.load(str(small_onnx))
+    weights = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    as_conv = [w for name, w in weights.items() if name.endswith(".as_conv_weight")]
+    decoder = [m for m in small_model.decoder.layers if isinstance(m, torch.nn.ConvTranspose2d)]
+    assert len(as_conv) == len(decoder) == 3
+    for layer in decoder:
+        flipped = layer.weight.detach().numpy()[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
+        assert any(w.shape == flipped.shape and np.array_equal(w, flipped) for w in as_conv)
 
 
 def test_single_output_convs_are_split(small_onnx):
