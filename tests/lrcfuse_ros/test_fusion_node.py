@@ -333,7 +333,8 @@ def test_node_runs_the_detector_on_fused_frames(harness_factory, yolov5n_weights
     from lrcfuse_model.preprocess import read_image
     from lrcfuse_ros.detection_output import VISION_MSGS_AVAILABLE
 
-    h = harness_factory(**{"detector.enabled": True, "detector.weights": str(yolov5n_weights),
+    # The shipped fusion weights (not the tiny random ones): the detector must see a real fused image.
+    h = harness_factory(**{"weights": "", "detector.enabled": True, "detector.weights": str(yolov5n_weights),
                            "detector.image_size": 320})  # fmt: skip
     annotated: list[Image] = []
     payloads: list = []
@@ -361,8 +362,11 @@ def test_node_runs_the_detector_on_fused_frames(harness_factory, yolov5n_weights
     assert {(m.encoding, m.width, m.height) for m in annotated} == {("bgr8", vi.shape[1], vi.shape[0])}
     if VISION_MSGS_AVAILABLE:
         assert all(d.header.frame_id == "rgb_camera" for d in payloads)
+        assert all(len(d.detections) for d in payloads)  # the frame shows two cars
     else:
         records = [json.loads(p.data) for p in payloads]
+        # FLIR_00211 shows two cars (found at 0.80 and 0.73 on the visible frame): the fused frame keeps them.
+        assert all(any(det["class_name"] == "car" for det in r["detections"]) for r in records), records
         assert [r["stamp"]["sec"] * 1_000_000_000 + r["stamp"]["nanosec"] for r in records] == stamps
         for record in records:
             for det in record["detections"]:
