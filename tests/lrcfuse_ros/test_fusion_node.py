@@ -166,10 +166,21 @@ def test_node_fuses_pairs_and_survives_bad_frames(harness_factory, capfd: pytest
     assert last["failed_pairs"] == "2" and last["backend"] == "torch"
     assert any(float(d["latency_ms_mean"]) > 0 for d in h.diagnostics if d["latency_ms_mean"] != "nan")
 
+    # the thermal camera comes back: an info line says so and fusing resumes
+    fused_before = len(h.fused)
+    for _ in range(3):
+        stamp = time.time_ns()
+        raw = rng.integers(0, 65535, (height, width), dtype=np.uint16)
+        h.pub_thermal.publish(_image(raw, "mono16", stamp, "thermal_camera"))
+        h.pub_rgb.publish(_image(rng.integers(0, 256, (height, width, 3), dtype=np.uint8), "bgr8", stamp, "rgb_camera"))
+        time.sleep(0.3)
+    assert _wait_until(lambda: len(h.fused) > fused_before, timeout=10)
+
     err = capfd.readouterr().err
     assert "encoding 'bgr8' is not supported here; expected one of ['mono8', 'mono16', '16UC1']" in err
     assert "thermal image on '/thermal/image_raw' is 24x20 but RGB image on '/rgb/image_raw' is 48x40" in err
     assert "no message on '/thermal/image_raw'" in err
+    assert "data on '/thermal/image_raw' again after" in err
 
 
 def test_node_publishes_mono8_when_colour_is_off(harness_factory) -> None:
