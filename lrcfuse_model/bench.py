@@ -42,11 +42,6 @@ BLOCKS = ("llrr_vi", "llrr_ir", "fusion", "cfpm", "decoder")
 RECORD_KEYS = ("backend", "height", "width", "median_ms", "p90_ms", "fps")
 
 
-def parse_list(items: Sequence[str]) -> list[str]:
-    """Config list items, each of which may hold several comma-separated values."""
-    return [s.strip() for item in items for s in str(item).split(",") if s.strip()]
-
-
 def count_macs(model: LRCFuse, size_hw: tuple[int, int]) -> int:
     """Multiply-accumulates of the convolutions and transposed convolutions for one ``H x W`` frame.
 
@@ -348,11 +343,12 @@ def format_report(result: Mapping[str, Any]) -> str:
 
 def cmd_bench(cfg: dict[str, Any]) -> int:
     """``lrcfuse bench``: run :func:`run_bench` with the ``bench`` config section, print, optionally write JSON."""
+    from .config import split_list
     from .export import parse_size
 
     b = cfg["bench"]
-    sizes = [parse_size(s) for s in parse_list(b["sizes"])]
-    backends = parse_list(b["backends"])
+    sizes = [parse_size(s) for s in split_list(b["sizes"])]
+    backends = split_list(b["backends"])
     if not sizes or not backends:
         raise ValueError("lrcfuse bench needs at least one --backends name and one --sizes WIDTHxHEIGHT")
     if b["runs"] < 1 or b["warmup"] < 0:

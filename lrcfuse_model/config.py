@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import difflib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +95,13 @@ def merge(base: Mapping[str, Any], override: Mapping[str, Any], prefix: str = ""
         else:
             out[key] = _coerce(dotted, out[key], value)
     return out
+
+
+def split_list(items: str | Iterable[Any]) -> list[str]:
+    """A list option's items, where commas also separate (``--methods ir,vi ours`` -> 3 items)."""
+    if isinstance(items, str):
+        items = [items]
+    return [s.strip() for item in items for s in str(item).split(",") if s.strip()]
 
 
 def resolve(config_file: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:

@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .config import ConfigError
+from .config import ConfigError, split_list
 from .detectors import Detections, Detector, draw_detections, label_font, load_detector
 from .evaluate import Method, parse_methods
 from .pairing import IMAGE_SUFFIXES, Pair, dataset_pairs
@@ -123,9 +123,7 @@ def _labels_dir(root: Path, subfolder: str) -> Path:
 def resolve_labelled_datasets(folders: str | Iterable[str], labels: str = "fusion") -> list[LabelledDataset]:
     """Dataset folders (a list and/or comma-separated) -> :class:`LabelledDataset` list; clear errors when one
     lacks ``ir/``, ``vi/`` or labels, or two disagree about class names."""
-    if isinstance(folders, str):
-        folders = [folders]
-    items = [s.strip() for f in folders for s in str(f).split(",") if s.strip()]
+    items = split_list(folders)
     if not items:
         raise ConfigError("no dataset given (--dataset DIR ...: folders with ir/, vi/ and labels/)")
     out: list[LabelledDataset] = []
@@ -216,9 +214,7 @@ class Input:
 
 def parse_inputs(specs: str | Iterable[str]) -> list[Input]:
     """``ir``, ``vi`` and fusion method specs (``average``, ``max``, ``ours``, ``NAME=DIR``; a list and/or commas)."""
-    if isinstance(specs, str):
-        specs = [specs]
-    items = [s.strip() for spec in specs for s in str(spec).split(",") if s.strip()]
+    items = split_list(specs)
     if not items:
         raise ConfigError("no input given (--methods ir,vi,average,ours)")
     sources = [i for i in items if i in SOURCE_INPUTS]

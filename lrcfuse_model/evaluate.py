@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .config import ConfigError
+from .config import ConfigError, split_list
 from .metrics import METRIC_KEYS, compute_all
 from .pairing import IMAGE_SUFFIXES, Pair, dataset_pairs
 from .preprocess import (
@@ -114,9 +114,7 @@ def parse_methods(specs: str | Iterable[str]) -> list[Method]:
     Raises :class:`~lrcfuse_model.config.ConfigError` for an unknown name (listing the valid ones), an empty list,
     a bad ``NAME`` or a name given twice.
     """
-    if isinstance(specs, str):
-        specs = [specs]
-    items = [s.strip() for spec in specs for s in str(spec).split(",") if s.strip()]
+    items = split_list(specs)
     if not items:
         raise ConfigError(f"no method given; {_valid_methods_text()}")
     methods: list[Method] = []
@@ -160,9 +158,7 @@ def resolve_datasets(names: str | Iterable[str], data_root: str | Path = "../sha
     A path (anything with a ``/``) is used as is; a bare name is looked up under ``data_root`` first, then in the
     working directory. The dataset's name (used in the tables and for ``{dataset}``) is the folder's name.
     """
-    if isinstance(names, str):
-        names = [names]
-    items = [s.strip() for n in names for s in str(n).split(",") if s.strip()]
+    items = split_list(names)
     if not items:
         raise ConfigError("no dataset given (--datasets NAME_OR_DIR ...)")
     root = Path(data_root)

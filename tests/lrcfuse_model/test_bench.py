@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from lrcfuse_model.bench import RECORD_KEYS, _malloc_env, count_macs, format_report, parse_list, run_bench
+from lrcfuse_model.bench import RECORD_KEYS, _malloc_env, count_macs, format_report, run_bench
 from lrcfuse_model.cli import FAST_MALLOC_ENV, main
 
 
@@ -21,10 +21,6 @@ def test_count_macs_is_the_conv_arithmetic(tiny_model):
     )
     for h, w in ((16, 16), (37, 53), (512, 640)):
         assert count_macs(tiny_model, (h, w)) == per_pixel * h * w
-
-
-def test_parse_list():
-    assert parse_list(["torch,onnxruntime", " tensorrt "]) == ["torch", "onnxruntime", "tensorrt"]
 
 
 def test_run_bench_in_process(tiny_weights, tmp_path):

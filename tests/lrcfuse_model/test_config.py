@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from lrcfuse_model.config import ConfigError, load_defaults, load_yaml, merge, resolve
+from lrcfuse_model.config import ConfigError, load_defaults, load_yaml, merge, resolve, split_list
 from lrcfuse_model.model import LRCFuseConfig
 
 
@@ -130,3 +130,9 @@ def test_packaged_paper_loss_config_is_valid():
     assert cfg["loss"]["feature_net"] == "vgg16"
     assert (cfg["loss"]["pixel_target"], cfg["loss"]["sobel_target"]) == ("vi", "ir")
     assert cfg["loss"]["middle_betas"] == [0.01, 0.5]
+
+
+def test_split_list_commas_also_separate():
+    assert split_list(["torch,onnxruntime", " tensorrt "]) == ["torch", "onnxruntime", "tensorrt"]
+    assert split_list("ir, vi,,") == ["ir", "vi"]
+    assert split_list([]) == []
