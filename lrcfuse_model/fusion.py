@@ -23,7 +23,7 @@ from PIL import Image
 from .backends import Backend, TorchBackend
 from .model import LRCFuse
 from .pairing import find_pairs
-from .preprocess import InputError, PreparedPair, describe_error, finish, prepare_pair, read_image
+from .preprocess import InputError, describe_error, finish, prepare_pair, read_image
 
 WEIGHTS_DIR = Path(__file__).with_name("weights")
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "lrcfuse_default.pt"
@@ -77,12 +77,6 @@ def load_model(path: str | Path | None = None, device: str | torch.device = "cpu
 def load_pretrained(device: str | torch.device = "cpu") -> LRCFuse:
     """The shipped LRCFuse weights (see MODEL_CARD.md), in eval mode."""
     return load_model(None, device)
-
-
-def run_model(model: LRCFuse, pair: PreparedPair, device: str | torch.device | None = None) -> np.ndarray:
-    """Network forward pass on a prepared pair -> fused Y as float32 ``H x W`` (unclamped)."""
-    device = device or next(model.parameters()).device
-    return TorchBackend(model, str(device)).fuse(pair.ir, pair.vi_y)
 
 
 class Fuser:
