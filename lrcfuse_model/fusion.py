@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +84,8 @@ class Fuser:
 
     ``backend`` given: the network runs on it (see :func:`lrcfuse_model.backends.create_backend`);
     otherwise on PyTorch with ``model`` (default: the shipped weights) on ``device``.
+    ``colour=False``: a colour visible image still fuses its luma, but the output is that gray
+    fused image, without the visible chroma (the node's mono8 output).
     """
 
     def __init__(
@@ -92,6 +94,7 @@ class Fuser:
         data_cfg: Mapping[str, Any] | None = None,
         device: str = "cpu",
         backend: Backend | None = None,
+        colour: bool = True,
     ) -> None:
         if backend is None:
             backend = TorchBackend(model if model is not None else load_pretrained(device), device)
@@ -99,11 +102,14 @@ class Fuser:
         self.device = backend.device
         self.model: LRCFuse | None = getattr(backend, "model", None)  # the PyTorch model, when there is one
         self.data_cfg = dict(data_cfg or {})
+        self.colour = colour
 
     def __call__(
         self, ir: np.ndarray, vi: np.ndarray, names: tuple[str, str] = ("thermal image", "visible image")
     ) -> np.ndarray:
         pair = prepare_pair(ir, vi, self.data_cfg, names)
+        if not self.colour:
+            pair = replace(pair, cbcr=None)
         fused = self.backend.fuse(pair.ir, pair.vi_y)
         if not np.isfinite(fused).all():
             raise InputError(f"{names[0]} + {names[1]}: the network produced NaN/inf (corrupt weights or input?)")

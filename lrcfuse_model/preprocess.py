@@ -268,10 +268,14 @@ def load_homography(data_cfg: Mapping[str, Any] | None = None) -> np.ndarray | N
     Parsed once per distinct setting (the file is not re-read per frame); call it at start-up to
     reject a bad setting before the first frame.
     """
-    cfg = data_settings(data_cfg)
-    values = cfg.get("homography") or []
+    return _homography_of(data_settings(data_cfg))
+
+
+def _homography_of(settings: Mapping[str, Any]) -> np.ndarray | None:
+    """:func:`load_homography` on an already resolved ``data`` section (the per-frame path)."""
+    values = settings.get("homography") or []
     flat = tuple(tuple(row) if isinstance(row, (list, tuple)) else row for row in values)
-    return _homography_cached(flat, str(cfg.get("homography_file") or ""))
+    return _homography_cached(flat, str(settings.get("homography_file") or ""))
 
 
 # Pixel centres at integers (OpenCV) <-> at half-integers (PIL's transform samples pixel centres).
@@ -329,7 +333,7 @@ def prepare_pair(
         vi_y, cbcr = np.ascontiguousarray(ycc[..., 0]), ycc[..., 1:]
     else:
         vi_y = vi_f
-    homography = load_homography(cfg)
+    homography = _homography_of(cfg)
     if homography is not None:
         ir_f = warp_thermal(ir_f, homography, vi_y.shape, names)
     if ir_f.shape != vi_y.shape:

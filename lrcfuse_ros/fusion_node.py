@@ -45,7 +45,7 @@ from lrcfuse_model.image_msg import (
     image_msg_to_array,
     stamp_to_seconds,
 )
-from lrcfuse_model.preprocess import InputError, describe_error, load_homography, rgb_to_ycbcr, visible_to_float
+from lrcfuse_model.preprocess import InputError, describe_error, load_homography
 from lrcfuse_model.stamp_sync import ApproximateTimeSync, StampedPair
 
 from .detection_output import VISION_MSGS_AVAILABLE, detection2d_array, detections_json
@@ -182,7 +182,7 @@ class FusionNode(Node):
         self.backend_name, self.device = backend.name, backend.device
         if homography is not None:
             self.get_logger().info(f"warping thermal onto the RGB frame with the homography {homography.tolist()}")
-        return Fuser(data_cfg=data_cfg, device=v["device"], backend=backend)
+        return Fuser(data_cfg=data_cfg, device=v["device"], backend=backend, colour=bool(v["colour"]))
 
     def _make_detector(self) -> Any:
         v = self.values
@@ -250,9 +250,6 @@ class FusionNode(Node):
             vi = image_msg_to_array(pair.rgb, RGB_ENCODINGS, name=f"RGB image on '{self.rgb_topic}'")
         except InputError as exc:
             return self._reject(("convert", self.rgb_topic), exc, pair)
-        if not self.values["colour"] and vi.ndim == 3:
-            vi_float = visible_to_float(vi)  # already 2-D when R = G = B
-            vi = rgb_to_ycbcr(vi_float)[..., 0] if vi_float.ndim == 3 else vi_float  # fuse the luma: mono8 out
         try:
             names = (f"thermal image on '{self.thermal_topic}'", f"RGB image on '{self.rgb_topic}'")
             fused = self.fuser(ir, vi, names=names)

@@ -12,7 +12,7 @@ from PIL import Image
 import lrcfuse_model
 from lrcfuse_model import LRCFuse, count_parameters
 from lrcfuse_model.fusion import DEFAULT_WEIGHTS, Fuser, fuse, fuse_folders, load_model, save_weights
-from lrcfuse_model.preprocess import InputError
+from lrcfuse_model.preprocess import InputError, rgb_to_ycbcr, visible_to_float
 
 RNG = np.random.default_rng(0)
 
@@ -51,6 +51,18 @@ def test_fuse_colour(tiny_model):
     vi = RNG.integers(0, 256, (33, 47, 3), dtype=np.uint8)
     out = fuse(gray(33, 47), vi, model=tiny_model)
     assert out.dtype == np.uint8 and out.shape == (33, 47, 3)
+
+
+def test_fuser_without_colour_outputs_the_fused_luma(tiny_model):
+    rng = np.random.default_rng(3)
+    ir = rng.integers(0, 256, (21, 30), dtype=np.uint8)
+    vi = rng.integers(0, 256, (21, 30, 3), dtype=np.uint8)
+    gray = Fuser(tiny_model, colour=False)(ir, vi)
+    assert gray.shape == (21, 30) and gray.dtype == np.uint8
+    # the same network input as the colour output: only the visible chroma is left out
+    luma = rgb_to_ycbcr(visible_to_float(vi))[..., 0]
+    y_only = Fuser(tiny_model)(ir, luma)
+    np.testing.assert_array_equal(gray, y_only)
 
 
 def test_fuse_uint16_thermal(tiny_model):
