@@ -185,6 +185,16 @@ def _import_tensorrt() -> Any:
     return tensorrt
 
 
+def require_tensorrt() -> Any:
+    """The ``tensorrt`` module where TensorRT can run (package and CUDA GPU); else :class:`BackendUnavailable`."""
+    trt = _import_tensorrt()
+    if not torch.cuda.is_available():
+        raise BackendUnavailable(
+            "backend 'tensorrt' needs an NVIDIA GPU and a CUDA build of PyTorch (torch.cuda.is_available() is False)"
+        )
+    return trt
+
+
 def tensorrt_available() -> bool:
     """Whether the ``tensorrt`` package can be imported (without importing it)."""
     return importlib.util.find_spec("tensorrt") is not None
@@ -201,12 +211,7 @@ class TensorRTBackend(Backend):
     name = "tensorrt"
 
     def __init__(self, engine_path: str | Path, device: str = "cuda:0") -> None:
-        trt = _import_tensorrt()
-        if not torch.cuda.is_available():
-            raise BackendUnavailable(
-                "backend 'tensorrt' needs a CUDA build of PyTorch and an NVIDIA GPU "
-                "(torch.cuda.is_available() is False)"
-            )
+        trt = require_tensorrt()
         self.device = f"cuda:{_cuda_index(device if device != 'cpu' else 'cuda')}"
         self.engine_path = Path(engine_path)
         if not self.engine_path.is_file():
@@ -301,9 +306,7 @@ def _make(
         _import_onnxruntime()  # fail before exporting when the runtime is missing
         return OnnxRuntimeBackend(_onnx_for(weights, cache_dir, log), device, threads)
     if name == "tensorrt":
-        _import_tensorrt()
-        if not torch.cuda.is_available():
-            raise BackendUnavailable("backend 'tensorrt' needs an NVIDIA GPU and a CUDA build of PyTorch")
+        require_tensorrt()  # before exporting or building anything
         cuda_device = device if device.startswith("cuda") else "cuda:0"
         if kind == "engine":
             return TensorRTBackend(weights, cuda_device)  # type: ignore[arg-type]

@@ -26,7 +26,7 @@ import yaml
 
 from .fusion import Fuser
 from .image_msg import RGB_ENCODINGS, THERMAL_ENCODINGS, fill_image_msg, image_msg_to_array, stamp_to_seconds
-from .preprocess import describe_error, load_homography
+from .preprocess import describe_error
 from .stamp_sync import ApproximateTimeSync
 
 IMAGE_TYPE = "sensor_msgs/msg/Image"
@@ -109,7 +109,6 @@ def fuse_bag(
     storage = input_storage(input)
     if copy_inputs and storage == "rosbag1":
         raise ValueError(f"{input}: copy_inputs needs a rosbag2 input (ROS 1 messages are not CDR)")
-    load_homography(fuser.data_cfg)  # a bad alignment setting fails here, not once per pair
     thermal_topic, rgb_topic, fused_topic = map(absolute_topic, (thermal_topic, rgb_topic, fused_topic))
     out_types = get_typestore(Stores.LATEST)
     image_cls = out_types.types[IMAGE_TYPE]

@@ -104,20 +104,16 @@ def cmd_fuse(cfg: dict[str, Any], args: argparse.Namespace) -> int:
     from PIL import Image
     from tqdm import tqdm
 
-    from .backends import BackendUnavailable, create_backend
+    from .backends import create_backend
     from .fusion import Fuser, fuse_folders
-    from .preprocess import InputError, load_homography, read_image
+    from .preprocess import InputError, read_image
 
     f = cfg["fuse"]
     for key in ("ir", "vi", "out"):
         if not f[key]:
             raise ConfigError(f"lrcfuse fuse needs --{key} (fuse.{key})")
     _threads(f["threads"])
-    load_homography(cfg["data"])  # a bad --homography fails before any image is read
-    try:
-        backend = create_backend(f["backend"], f["weights"] or None, f["device"], threads=f["threads"])
-    except BackendUnavailable as exc:  # the chosen --backend cannot run here: say what to install
-        raise ConfigError(str(exc)) from exc
+    backend = create_backend(f["backend"], f["weights"] or None, f["device"], threads=f["threads"])
     fuser = Fuser(data_cfg=cfg["data"], backend=backend)
     ir, vi, out = Path(f["ir"]), Path(f["vi"]), Path(f["out"])
     if ir.is_file() and vi.is_file():  # a single pair: --out is the output file
@@ -294,10 +290,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
     )
     func, _, _ = COMMANDS[args.command]
+    from .backends import BackendUnavailable  # every subcommand runs on torch: importing it here costs nothing extra
+
     try:
         cfg = resolve(args.config, _overrides_from_args(args))
         return func(cfg, args)
-    except (ConfigError, FileNotFoundError, ValueError) as exc:
+    except (ConfigError, FileNotFoundError, ValueError, BackendUnavailable) as exc:
         print(f"lrcfuse {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

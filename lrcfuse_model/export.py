@@ -531,15 +531,9 @@ def cmd_export(cfg: dict[str, Any]) -> int:
             return 1
         return 0
 
-    from .backends import BackendUnavailable, _import_tensorrt
+    from .backends import require_tensorrt
 
-    try:
-        _import_tensorrt()
-        if not torch.cuda.is_available():
-            raise BackendUnavailable("--format engine needs an NVIDIA GPU and a CUDA build of PyTorch")
-    except BackendUnavailable as exc:
-        print(f"lrcfuse export: error: {exc}", file=sys.stderr)
-        return 2
+    require_tensorrt()  # no GPU or no TensorRT: the CLI reports it as a usage error (exit 2)
     cache_dir = e["cache_dir"] or None
     onnx_path = cached_onnx(weights, cache_dir, e["opset"], log=print)
     engine = cached_engine(

@@ -23,7 +23,7 @@ from PIL import Image
 from .backends import Backend, TorchBackend
 from .model import LRCFuse
 from .pairing import find_pairs
-from .preprocess import InputError, describe_error, finish, prepare_pair, read_image
+from .preprocess import InputError, describe_error, finish, load_homography, prepare_pair, read_image
 
 WEIGHTS_DIR = Path(__file__).with_name("weights")
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "lrcfuse_default.pt"
@@ -102,6 +102,7 @@ class Fuser:
         self.device = backend.device
         self.model: LRCFuse | None = getattr(backend, "model", None)  # the PyTorch model, when there is one
         self.data_cfg = dict(data_cfg or {})
+        load_homography(self.data_cfg)  # a bad alignment setting fails here, not once per frame
         self.colour = colour
 
     def __call__(
