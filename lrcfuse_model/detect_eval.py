@@ -28,7 +28,6 @@ classes (``all``).
 from __future__ import annotations
 
 import contextlib
-import csv
 import io
 import json
 import math
@@ -44,7 +43,7 @@ from PIL import Image, ImageDraw
 
 from .config import ConfigError, split_list
 from .detectors import Detections, Detector, draw_detections, label_font, load_detector
-from .evaluate import Method, parse_methods
+from .evaluate import Method, parse_methods, spaced_indices, write_csv
 from .pairing import IMAGE_SUFFIXES, Pair, dataset_pairs
 from .preprocess import InputError, describe_error, finish, prepare_pair, read_image
 
@@ -543,19 +542,7 @@ class DetectEvalResult:
 
 
 def _grid_names(pairs: Sequence[tuple[LabelledDataset, Pair]], count: int) -> set[str]:
-    if count <= 0 or not pairs:
-        return set()
-    idx = np.unique(np.round(np.linspace(0, len(pairs) - 1, min(count, len(pairs)))).astype(int))
-    return {f"{pairs[i][0].name}/{pairs[i][1].name}" for i in idx}
-
-
-def _write_csv(path: Path, fields: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> Path:
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=list(fields), extrasaction="ignore")
-        writer.writeheader()
-        for r in rows:
-            writer.writerow({k: ("" if isinstance(v, float) and not math.isfinite(v) else v) for k, v in r.items()})
-    return path
+    return {f"{pairs[i][0].name}/{pairs[i][1].name}" for i in spaced_indices(len(pairs), count)}
 
 
 def _round(v: float) -> float | None:
@@ -740,7 +727,7 @@ def detect_eval(
         for name, aps in results.items()
         for a in aps
     ]
-    files.append(_write_csv(out / "table.csv", TABLE_FIELDS, table_rows))
+    files.append(write_csv(out / "table.csv", TABLE_FIELDS, table_rows))
     files.append(out / "records.json")
     files[-1].write_text(json.dumps(records, indent=2), encoding="utf-8")
     if json_path:
@@ -753,7 +740,7 @@ def detect_eval(
     grid = make_detection_grid(grid_rows, [i.name for i in input_list], out / "grid.jpg")
     if grid:
         files.append(grid)
-    files.append(_write_csv(out / "failures.csv", FAILURE_FIELDS, failures))
+    files.append(write_csv(out / "failures.csv", FAILURE_FIELDS, failures))
     wall = time.perf_counter() - started
     info = {
         "detector": detector.name,
@@ -880,7 +867,7 @@ def export_yolo_datasets(
             root = out / name
             Image.fromarray(image).save(root / "images" / split[k] / f"{stem}.png")
             shutil.copyfile(label, root / "labels" / split[k] / f"{stem}.txt")
-    _write_csv(out / "failures.csv", FAILURE_FIELDS, failures)
+    write_csv(out / "failures.csv", FAILURE_FIELDS, failures)
     return written
 
 

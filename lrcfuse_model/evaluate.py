@@ -253,13 +253,17 @@ def _failure(dataset: str, method: str, image: str, error: str) -> dict[str, str
     return {"dataset": dataset, "method": method, "image": image, "error": error}
 
 
+def spaced_indices(n: int, count: int) -> list[int]:
+    """Up to ``count`` indices evenly spread over ``range(n)``, first and last included (grid rows)."""
+    if count <= 0 or n <= 0:
+        return []
+    return [int(i) for i in np.unique(np.round(np.linspace(0, n - 1, min(count, n))).astype(int))]
+
+
 def _grid_names(pairs: Sequence[Pair], count: int, names: Sequence[str]) -> list[str]:
     if names:
         return [n for n in names if any(p.name == n for p in pairs)]
-    if count <= 0 or not pairs:
-        return []
-    idx = np.unique(np.round(np.linspace(0, len(pairs) - 1, min(count, len(pairs)))).astype(int))
-    return [pairs[i].name for i in idx]
+    return [pairs[i].name for i in spaced_indices(len(pairs), count)]
 
 
 def run_dataset(
@@ -723,7 +727,8 @@ def _csv_value(v: Any) -> Any:
     return v
 
 
-def _write_csv(path: Path, fields: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> Path:
+def write_csv(path: Path, fields: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> Path:
+    """``rows`` as CSV with the columns ``fields``; floats to 8 significant digits, NaN/inf as empty cells."""
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=list(fields), extrasaction="ignore")
         writer.writeheader()
@@ -840,7 +845,7 @@ def evaluate(
         ds_out.mkdir(parents=True, exist_ok=True)
         files.append(ds_out / "summary.md")
         files[-1].write_text(md, encoding="utf-8")
-        files.append(_write_csv(ds_out / "summary.csv", SUMMARY_FIELDS, summary))
+        files.append(write_csv(ds_out / "summary.csv", SUMMARY_FIELDS, summary))
         if summary:
             files.append(plot_bars(summary, ds_out / "bars.png", title=f"{ds.name} ({run.n_pairs} pairs)"))
         grid_path = make_grid(run.grid, names, ds_out / "grid.png", zoom=zoom, zoom_box=zoom_box, title=ds.name)
@@ -848,8 +853,8 @@ def evaluate(
             files.append(grid_path)
 
     markdown = "\n".join(markdown_parts)
-    files.insert(0, _write_csv(out / "per_image.csv", PER_IMAGE_FIELDS, rows))
-    files.insert(1, _write_csv(out / "failures.csv", FAILURE_FIELDS, failures))
+    files.insert(0, write_csv(out / "per_image.csv", PER_IMAGE_FIELDS, rows))
+    files.insert(1, write_csv(out / "failures.csv", FAILURE_FIELDS, failures))
     (out / "failures.json").write_text(json.dumps(failures, indent=2), encoding="utf-8")
     files.insert(2, out / "failures.json")
     (out / "summary.md").write_text(markdown, encoding="utf-8")
