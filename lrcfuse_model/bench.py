@@ -343,8 +343,7 @@ def format_report(result: Mapping[str, Any]) -> str:
 
 def cmd_bench(cfg: dict[str, Any]) -> int:
     """``lrcfuse bench``: run :func:`run_bench` with the ``bench`` config section, print, optionally write JSON."""
-    from .config import split_list
-    from .export import parse_size
+    from .config import parse_size, split_list
 
     b = cfg["bench"]
     sizes = [parse_size(s) for s in split_list(b["sizes"])]

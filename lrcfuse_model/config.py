@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -102,6 +103,14 @@ def split_list(items: str | Iterable[Any]) -> list[str]:
     if isinstance(items, str):
         items = [items]
     return [s.strip() for item in items for s in str(item).split(",") if s.strip()]
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``'640x512'`` (WIDTHxHEIGHT, as cameras are described) -> ``(height, width)`` = ``(512, 640)``."""
+    m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", str(text))
+    if not m or int(m.group(1)) < 2 or int(m.group(2)) < 2:
+        raise ValueError(f"expected a frame size WIDTHxHEIGHT like 640x512 (each at least 2), got {text!r}")
+    return int(m.group(2)), int(m.group(1))
 
 
 def resolve(config_file: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:

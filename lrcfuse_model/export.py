@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .config import parse_size
 from .model import LRCFuse
 
 ONNX_OPSET = 18
@@ -63,14 +64,6 @@ def file_sha256(path: str | Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """``'640x512'`` (WIDTHxHEIGHT, as cameras are described) -> ``(height, width)`` = ``(512, 640)``."""
-    m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", str(text))
-    if not m or int(m.group(1)) < 2 or int(m.group(2)) < 2:
-        raise ValueError(f"expected a frame size WIDTHxHEIGHT like 640x512 (each at least 2), got {text!r}")
-    return int(m.group(2)), int(m.group(1))
 
 
 def _atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
@@ -297,11 +290,15 @@ def cached_onnx(
 # -- TensorRT --------------------------------------------------------------------------------------
 
 
+def profile_shapes(export_cfg: Mapping[str, Any]) -> dict[str, tuple[int, int]]:
+    """``{'min', 'opt', 'max'} -> (height, width)`` from an ``export`` config section's ``*_shape`` keys."""
+    return {k: parse_size(export_cfg[f"{k}_shape"]) for k in ("min", "opt", "max")}
+
+
 def _profile_defaults() -> dict[str, tuple[int, int]]:
     from .config import load_defaults
 
-    e = load_defaults()["export"]
-    return {k: parse_size(e[f"{k}_shape"]) for k in ("min", "opt", "max")}
+    return profile_shapes(load_defaults()["export"])
 
 
 def engine_cache_key(
@@ -500,7 +497,7 @@ def cmd_export(cfg: dict[str, Any]) -> int:
     e = cfg["export"]
     if e["format"] not in ("onnx", "engine"):
         raise ConfigError(f"export.format must be 'onnx' or 'engine', got {e['format']!r}")
-    shapes = {k: parse_size(e[f"{k}_shape"]) for k in ("min", "opt", "max")}
+    shapes = profile_shapes(e)
     _check_profile(shapes)
     weights = e["weights"] or None
     if weights and Path(weights).suffix.lower() == ".onnx":

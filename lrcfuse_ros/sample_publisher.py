@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from PIL import Image as PILImage
 
+from lrcfuse_model.config import parse_size as parse_frame_size
 from lrcfuse_model.image_msg import fill_image_msg
 from lrcfuse_model.pairing import find_pairs
 from lrcfuse_model.preprocess import read_image
@@ -34,14 +35,12 @@ RGB_OUT_ENCODINGS = ("bgr8", "rgb8", "mono8")
 
 
 def parse_size(text: str) -> tuple[int, int]:
-    """``"640x512"`` -> (width, height)."""
+    """``"640x512"`` -> (width, height), PIL's order (:func:`lrcfuse_model.config.parse_size` gives H, W)."""
     try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT like 640x512, got {text!r}") from None
-    if w < 2 or h < 2:
-        raise argparse.ArgumentTypeError(f"size must be at least 2x2, got {text!r}")
-    return w, h
+        height, width = parse_frame_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return width, height
 
 
 def _resize(img: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:

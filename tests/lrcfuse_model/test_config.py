@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from lrcfuse_model.config import ConfigError, load_defaults, load_yaml, merge, resolve, split_list
+from lrcfuse_model.config import ConfigError, load_defaults, load_yaml, merge, parse_size, resolve, split_list
 from lrcfuse_model.model import LRCFuseConfig
 
 
@@ -136,3 +136,11 @@ def test_split_list_commas_also_separate():
     assert split_list(["torch,onnxruntime", " tensorrt "]) == ["torch", "onnxruntime", "tensorrt"]
     assert split_list("ir, vi,,") == ["ir", "vi"]
     assert split_list([]) == []
+
+
+def test_parse_size():
+    assert parse_size("640x512") == (512, 640)
+    assert parse_size(" 1024X768 ") == (768, 1024)
+    for bad in ("640", "640x", "1x512", "axb", "640*512"):
+        with pytest.raises(ValueError, match="WIDTHxHEIGHT"):
+            parse_size(bad)

@@ -19,7 +19,6 @@ from lrcfuse_model.export import (
     export_onnx,
     file_sha256,
     onnx_operators,
-    parse_size,
 )
 from lrcfuse_model.fusion import DEFAULT_WEIGHTS, load_model
 
@@ -86,14 +85,6 @@ def test_single_output_convs_are_split(small_onnx):
     taps = [w for name, w in weights.items() if name.endswith(".taps")]
     # LLRR C1 (16 -> 1): 2 stacks x 2 blocks; CFPM K_x, K_y (16 -> 1): 2 stages x 2.
     assert len(taps) == 8 and all(w.shape[0] == 9 and w.shape[2:] == (1, 1) for w in taps)
-
-
-def test_parse_size():
-    assert parse_size("640x512") == (512, 640)
-    assert parse_size(" 1024X768 ") == (768, 1024)
-    for bad in ("640", "640x", "1x512", "axb", "640*512"):
-        with pytest.raises(ValueError, match="WIDTHxHEIGHT"):
-            parse_size(bad)
 
 
 def test_engine_cache_key_depends_on_every_fact():
