@@ -182,7 +182,7 @@ class FusionNode(Node):
         self.backend_name, self.device = backend.name, backend.device
         if homography is not None:
             self.get_logger().info(f"warping thermal onto the RGB frame with the homography {homography.tolist()}")
-        return Fuser(data_cfg=data_cfg, device=v["device"], backend=backend, colour=bool(v["colour"]))
+        return Fuser(data_cfg=data_cfg, backend=backend, colour=bool(v["colour"]))
 
     def _make_detector(self) -> Any:
         v = self.values
