@@ -19,7 +19,7 @@ from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.launch_description import LaunchDescription
 from launch_ros.actions import Node
 
-from lrcfuse_model.cli import FAST_MALLOC_ENV, NO_MALLOC_TUNING_ENV
+from lrcfuse_model.malloc_tuning import FAST_MALLOC_ENV, NO_MALLOC_TUNING_ENV  # torch-free
 
 PACKAGE = "lrcfuse_ros"
 

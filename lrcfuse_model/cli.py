@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import re
 import sys
 import time
@@ -22,14 +21,8 @@ from typing import Any
 from . import __version__
 from .config import DEFAULTS_PATH, ConfigError, load_defaults, resolve
 
-# glibc's default allocator returns large activation buffers to the OS after every layer and
-# page-faults them back in on the next; these settings keep them (3.1x faster fusing TNO pairs here).
-FAST_MALLOC_ENV = {
-    "MALLOC_MMAP_MAX_": "0",
-    "MALLOC_TRIM_THRESHOLD_": "100000000000",
-    "MALLOC_TOP_PAD_": "1000000000",
-}
-NO_MALLOC_TUNING_ENV = "LRCFUSE_NO_MALLOC_TUNING"
+# FAST_MALLOC_ENV and NO_MALLOC_TUNING_ENV lived here before malloc_tuning: still importable from here.
+from .malloc_tuning import FAST_MALLOC_ENV, NO_MALLOC_TUNING_ENV, _reexec_with_fast_malloc  # noqa: F401
 
 # Element types of list options whose default is empty.
 _LIST_ELEMENT_TYPES = {
@@ -104,9 +97,9 @@ def cmd_fuse(cfg: dict[str, Any], args: argparse.Namespace) -> int:
     from PIL import Image
     from tqdm import tqdm
 
-    from .backends import create_backend
-    from .fusion import Fuser, fuse_folders
-    from .preprocess import InputError, read_image
+    from .images.preprocess import InputError, read_image
+    from .inference.backends import create_backend
+    from .inference.fuser import Fuser, fuse_folders
 
     f = cfg["fuse"]
     for key in ("ir", "vi", "out"):
@@ -143,7 +136,7 @@ def cmd_fuse(cfg: dict[str, Any], args: argparse.Namespace) -> int:
 
 
 def cmd_train(cfg: dict[str, Any], args: argparse.Namespace) -> int:
-    from .train import Trainer
+    from .training.trainer import Trainer
 
     summary = Trainer(cfg).run()
     print(json.dumps(summary, indent=2))
@@ -151,7 +144,7 @@ def cmd_train(cfg: dict[str, Any], args: argparse.Namespace) -> int:
 
 
 def cmd_eval(cfg: dict[str, Any], args: argparse.Namespace) -> int:
-    from .evaluate import evaluate
+    from .evaluation.evaluate import evaluate
 
     e = cfg["eval"]
     _threads(e["threads"])
@@ -217,24 +210,24 @@ COMMANDS: dict[str, tuple[Callable[[dict, argparse.Namespace], int], Sequence[st
         "image, summary tables with ranks, bar charts and comparison grids in --out",
     ),
     "export": (
-        _lazy("lrcfuse_model.export", "cmd_export"),
+        _lazy("lrcfuse_model.inference.export_check", "cmd_export"),
         ("export",),
         "export the model to ONNX (--format onnx, checked against PyTorch) or build a TensorRT engine "
         "(--format engine, NVIDIA GPU)",
     ),
     "bench": (
-        _lazy("lrcfuse_model.bench", "cmd_bench"),
+        _lazy("lrcfuse_model.inference.bench", "cmd_bench"),
         ("bench",),
         "time every inference backend at several frame sizes (ms per frame, fps, memory) and where the time "
         "goes in the PyTorch model",
     ),
     "fuse-bag": (
-        _lazy("lrcfuse_model.bag", "cmd_fuse_bag"),
+        _lazy("lrcfuse_model.streams.bag", "cmd_fuse_bag"),
         ("bag", "data"),
         "fuse the thermal + RGB image topics of a recorded rosbag2 (sqlite3 or MCAP) into a new bag",
     ),
     "detect-eval": (
-        _lazy("lrcfuse_model.detect_eval", "cmd_detect_eval"),
+        _lazy("lrcfuse_model.detection.detect_eval", "cmd_detect_eval"),
         ("detect_eval", "data"),
         "detection mAP of one detector on infrared, visible and fused inputs of a labelled dataset",
     ),
@@ -260,37 +253,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _reexec_with_fast_malloc(argv: Sequence[str], module: str = "lrcfuse_model.cli") -> None:
-    """Restart once as ``python -m module argv`` with the allocator settings (glibc reads them only at start).
-
-    Also used by the ROS fusion node's ``main()`` (``module="lrcfuse_ros.fusion_node"``).
-    """
-    if sys.platform != "linux" or os.environ.get(NO_MALLOC_TUNING_ENV):
-        return
-    if all(os.environ.get(k) for k in FAST_MALLOC_ENV):
-        return
-    env = dict(os.environ)
-    for k, v in FAST_MALLOC_ENV.items():
-        env.setdefault(k, v)
-    env[NO_MALLOC_TUNING_ENV] = "1"  # never loop
-    try:
-        os.execve(sys.executable, [sys.executable, "-m", module, *argv], env)
-    except OSError:
-        return  # carry on with the default allocator
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     from_console = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
     if from_console and argv and argv[0] in COMMANDS:  # never exec over a caller's process
-        _reexec_with_fast_malloc(argv)
+        _reexec_with_fast_malloc(argv, "lrcfuse_model.cli")
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
     )
     func, _, _ = COMMANDS[args.command]
-    from .backends import BackendUnavailable  # every subcommand runs on torch: importing it here costs nothing extra
+    from .inference.runtimes import BackendUnavailable  # every subcommand runs on torch: costs nothing extra
 
     try:
         cfg = resolve(args.config, _overrides_from_args(args))

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from PIL import Image as PILImage
 
-from lrcfuse_model.image_msg import image_msg_to_array, stamp_to_seconds
+from lrcfuse_model.streams.image_msg import image_msg_to_array, stamp_to_seconds
 
 
 def _ms_stats(values: list[float]) -> dict[str, float] | None:

@@ -38,15 +38,15 @@ from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
-from lrcfuse_model.image_msg import (
+from lrcfuse_model.images.preprocess import InputError, describe_error, load_homography
+from lrcfuse_model.streams.image_msg import (
     RGB_ENCODINGS,
     THERMAL_ENCODINGS,
     fill_image_msg,
     image_msg_to_array,
     stamp_to_seconds,
 )
-from lrcfuse_model.preprocess import InputError, describe_error, load_homography
-from lrcfuse_model.stamp_sync import ApproximateTimeSync, StampedPair
+from lrcfuse_model.streams.stamp_sync import ApproximateTimeSync, StampedPair
 
 from .detection_output import VISION_MSGS_AVAILABLE, detection2d_array, detections_json
 from .diagnostics import diagnostic_array, diagnostic_values, summary_line
@@ -164,8 +164,8 @@ class FusionNode(Node):
         )
 
     def _make_fuser(self) -> Any:
-        from lrcfuse_model.backends import create_backend
-        from lrcfuse_model.fusion import Fuser
+        from lrcfuse_model.inference.backends import create_backend
+        from lrcfuse_model.inference.fuser import Fuser
 
         v = self.values
         data_cfg = data_config(v)
@@ -188,7 +188,7 @@ class FusionNode(Node):
         v = self.values
         if not v["detector.enabled"]:
             return None
-        from lrcfuse_model.detectors import load_detector
+        from lrcfuse_model.detection.detectors import load_detector
 
         detector = load_detector(
             v["detector.weights"],
@@ -271,7 +271,7 @@ class FusionNode(Node):
         return out
 
     def _detect(self, fused: np.ndarray, header: Any) -> None:
-        from lrcfuse_model.detectors import draw_detections
+        from lrcfuse_model.detection.detectors import draw_detections
 
         t0 = time.perf_counter()
         try:
@@ -370,7 +370,7 @@ def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """``ros2 run lrcfuse_ros fusion_node [--ros-args ...]``: run the node until Ctrl-C / SIGTERM."""
     if argv is None:
-        from lrcfuse_model.cli import _reexec_with_fast_malloc
+        from lrcfuse_model.malloc_tuning import _reexec_with_fast_malloc
 
         _reexec_with_fast_malloc(sys.argv[1:], module="lrcfuse_ros.fusion_node")
     args = list(sys.argv if argv is None else [sys.argv[0], *argv])

@@ -68,7 +68,7 @@ PARAMETERS: dict[str, ParamSpec] = {
     "detector.image_size": ParamSpec(640, "detector input size (letterboxed)"),
 }
 
-# Node parameter -> key of the `data` config section read by lrcfuse_model.preprocess.prepare_pair.
+# Node parameter -> key of the `data` config section read by lrcfuse_model.images.preprocess.prepare_pair.
 DATA_KEYS = {
     "thermal_norm": "thermal_norm",
     "thermal_percentiles": "thermal_percentiles",
@@ -109,7 +109,7 @@ def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def data_config(values: Mapping[str, Any]) -> dict[str, Any]:
-    """The ``data_cfg`` for :class:`lrcfuse_model.fusion.Fuser` from node parameter values.
+    """The ``data_cfg`` for :class:`lrcfuse_model.inference.fuser.Fuser` from node parameter values.
 
     An identity homography means "cameras already aligned" and is passed as ``[]`` so no warp runs.
     """

@@ -24,9 +24,9 @@ import numpy as np
 from PIL import Image as PILImage
 
 from lrcfuse_model.config import parse_size as parse_frame_size
-from lrcfuse_model.image_msg import fill_image_msg
-from lrcfuse_model.pairing import find_pairs
-from lrcfuse_model.preprocess import read_image
+from lrcfuse_model.images.pairing import find_pairs
+from lrcfuse_model.images.preprocess import read_image
+from lrcfuse_model.streams.image_msg import fill_image_msg
 
 from .ros_env import package_path
 

@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from lrcfuse_model.fusion import Fuser, load_model
-from lrcfuse_model.preprocess import read_image
+from lrcfuse_model.images.preprocess import read_image
+from lrcfuse_model.inference.fuser import Fuser
+from lrcfuse_model.nn.checkpoint import load_model
 
 TILE = (400, 300)
 

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from lrcfuse_model.config import ConfigError, load_defaults, load_yaml, merge, parse_size, resolve, split_list
-from lrcfuse_model.model import LRCFuseConfig
+from lrcfuse_model.nn.model import LRCFuseConfig
 
 
 def test_defaults_have_every_section():

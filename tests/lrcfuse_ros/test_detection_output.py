@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from lrcfuse_model.detectors import Detections
+from lrcfuse_model.detection.detectors import Detections
 from lrcfuse_ros import detection_output
 
 

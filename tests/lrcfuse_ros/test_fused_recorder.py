@@ -9,7 +9,7 @@ pytest.importorskip("sensor_msgs", reason="ROS message wheels not installed (pip
 
 from sensor_msgs.msg import Image  # noqa: E402
 
-from lrcfuse_model.image_msg import fill_image_msg  # noqa: E402
+from lrcfuse_model.streams.image_msg import fill_image_msg  # noqa: E402
 from lrcfuse_ros.fused_recorder import FusedLog  # noqa: E402
 
 

@@ -30,7 +30,7 @@ from rclpy.node import Node  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 
-from lrcfuse_model.image_msg import fill_image_msg, image_msg_to_array, stamp_to_nanoseconds  # noqa: E402
+from lrcfuse_model.streams.image_msg import fill_image_msg, image_msg_to_array, stamp_to_nanoseconds  # noqa: E402
 from lrcfuse_ros.fusion_node import FusionNode  # noqa: E402
 from lrcfuse_ros.qos import image_qos  # noqa: E402
 
@@ -341,7 +341,7 @@ def test_node_reads_the_shipped_params_file(ros_env, tiny_weights: Path) -> None
 def test_node_runs_the_detector_on_fused_frames(harness_factory, yolov5n_weights: Path, capfd) -> None:
     from std_msgs.msg import String
 
-    from lrcfuse_model.preprocess import read_image
+    from lrcfuse_model.images.preprocess import read_image
     from lrcfuse_ros.detection_output import VISION_MSGS_AVAILABLE
 
     # The shipped fusion weights (not the tiny random ones): the detector must see a real fused image.

@@ -51,7 +51,7 @@ def test_data_config_maps_onto_the_preprocessing_keys() -> None:
     assert cfg["size_mismatch"] == "error" and cfg["thermal_norm"] == "percentile"
     h = [1.0, 0.0, 5.0, 0.0, 1.0, -3.0, 0.0, 0.0, 1.0]
     assert data_config({"homography": [int(v) for v in h]})["homography"] == h
-    from lrcfuse_model.preprocess import data_settings
+    from lrcfuse_model.images.preprocess import data_settings
 
     assert set(cfg) <= set(data_settings()), "every mapped key must exist in the data config section"
 

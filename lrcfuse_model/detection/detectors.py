@@ -1,0 +1,533 @@
+"""Object detectors behind one interface: ``load_detector(weights).detect(image) -> Detections``.
+
+Two kinds of weight files are understood, told apart by their content (never by trusting a pickle):
+
+* **Plain-tensor YOLOv5** (``{'state_dict': ..., 'meta': {'yaml': layer_list, 'names': [...], 'stride': [...]}}``,
+  loadable with ``torch.load(weights_only=True)``), optionally completed by a meta JSON beside the weights
+  (``X_meta.json`` for ``X_state_dict.pt``, or ``X.json``): :class:`YOLOv5Detector` builds the network from its layer
+  list (:mod:`lrcfuse_model.nn.yolov5`), letterboxes the image like YOLOv5 (keep the aspect ratio, pad with gray 114
+  to a multiple of the largest stride), decodes the anchors and runs our batched NMS. Needs only the light CPU torch.
+* **Anything the ultralytics API loads** (``.pt`` files of ultralytics 8+, ``.onnx``, ``.engine``, ``.torchscript``
+  ...): :class:`UltralyticsDetector` calls ``ultralytics.YOLO`` exactly as its users do. ``ultralytics`` is an
+  optional extra (``pip install lrcfuse[ultralytics]``; it needs PyPI's full torch + torchvision, several GB).
+
+An **original ultralytics/yolov5 checkpoint** (``yolov5n.pt`` of the yolov5 repository: a pickle of the repository's
+own ``models.yolo.Model`` class) is recognised by reading the class names its pickle refers to *without* unpickling
+it; loading it would run the yolov5 repository's code, and ultralytics 8+ refuses it. The error says how to convert
+it once, with the yolov5 code you trust on ``sys.path``::
+
+    import torch                                   # run inside a clone of ultralytics/yolov5
+    model = torch.load("yolov5n.pt", map_location="cpu", weights_only=False)["model"].float()
+    names = model.names if isinstance(model.names, list) else [model.names[i] for i in sorted(model.names)]
+    torch.save({"state_dict": model.state_dict(),
+                "meta": {"yaml": model.yaml, "names": names, "stride": model.stride.tolist()}},
+               "yolov5n_state_dict.pt")
+
+A missing file, a format that is neither, or a class name the detector does not know is a clear error.
+:func:`draw_detections` draws boxes with class names and scores on a copy of an image.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+import pickletools
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageFont
+
+from ..images.preprocess import InputError
+
+__all__ = [
+    "Detections",
+    "Detector",
+    "UltralyticsDetector",
+    "YOLOv5Detector",
+    "batched_nms",
+    "box_iou",
+    "draw_detections",
+    "letterbox",
+    "load_detector",
+    "nms",
+    "scale_boxes",
+]
+
+ULTRALYTICS_SUFFIXES = (".onnx", ".engine", ".torchscript", ".tflite", ".mlpackage", ".xml", ".pb")
+ULTRALYTICS_HINT = "pip install lrcfuse[ultralytics]  (or: pip install ultralytics)"
+LETTERBOX_FILL = 114  # YOLOv5's gray padding value
+
+
+@dataclass
+class Detections:
+    """Detections on one image: boxes ``x1 y1 x2 y2`` in the input image's pixels, best score first."""
+
+    boxes: np.ndarray  # (N, 4) float32
+    scores: np.ndarray  # (N,) float32
+    class_ids: np.ndarray  # (N,) int64
+    names: list[str]  # every class name of the detector, by id
+
+    def __len__(self) -> int:
+        return int(self.boxes.shape[0])
+
+    @classmethod
+    def empty(cls, names: Sequence[str]) -> Detections:
+        return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64), list(names))
+
+    def class_names(self) -> list[str]:
+        """The class name of each detection."""
+        return [self.names[int(c)] for c in self.class_ids]
+
+
+class Detector(abc.ABC):
+    """An object detector: ``detect(image)`` on uint8 ``H x W`` (gray) or ``H x W x 3`` (RGB), any size."""
+
+    name: str
+    names: list[str]
+
+    @abc.abstractmethod
+    def detect(self, image: np.ndarray) -> Detections:
+        """Detections on ``image``, boxes in its pixels."""
+
+
+def _check_image(image: np.ndarray) -> np.ndarray:
+    """uint8 gray or RGB -> contiguous uint8 ``H x W x 3`` RGB; anything else is an :class:`InputError`."""
+    image = np.asarray(image)
+    if image.dtype != np.uint8:
+        raise InputError(f"detector input: expected a uint8 image, got {image.dtype}")
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    if image.ndim == 2:
+        image = np.repeat(image[:, :, None], 3, axis=2)
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise InputError(f"detector input: expected H x W (gray) or H x W x 3 (RGB), got shape {image.shape}")
+    if min(image.shape[:2]) < 1:
+        raise InputError(f"detector input: empty image of shape {image.shape}")
+    return np.ascontiguousarray(image)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# geometry: letterbox, boxes, NMS
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def letterbox(
+    image: np.ndarray, size: int = 640, stride: int = 32, fill: int = LETTERBOX_FILL
+) -> tuple[np.ndarray, float, tuple[float, float]]:
+    """Resize ``image`` (``H x W x 3``) so its long side is ``size``, then pad each side to a multiple of ``stride``.
+
+    As YOLOv5's inference: the aspect ratio is kept, the padding is split between the two sides and filled with
+    gray ``fill``. Returns the padded image, the scale ``ratio`` and the ``(left, top)`` padding in pixels;
+    :func:`scale_boxes` maps boxes back.
+    """
+    h, w = image.shape[:2]
+    ratio = min(size / h, size / w)
+    new_w, new_h = int(round(w * ratio)), int(round(h * ratio))
+    pad_w, pad_h = (-new_w) % stride, (-new_h) % stride
+    if (new_w, new_h) != (w, h):
+        image = np.asarray(Image.fromarray(image).resize((new_w, new_h), Image.BILINEAR))
+    left, top = pad_w // 2, pad_h // 2
+    out = np.full((new_h + pad_h, new_w + pad_w, image.shape[2]), fill, dtype=np.uint8)
+    out[top : top + new_h, left : left + new_w] = image
+    return out, ratio, (float(left), float(top))
+
+
+def scale_boxes(boxes: np.ndarray, ratio: float, pad: tuple[float, float], shape_hw: tuple[int, int]) -> np.ndarray:
+    """Boxes ``x1 y1 x2 y2`` in letterboxed pixels -> pixels of the original ``shape_hw`` image, clipped to it."""
+    out = np.asarray(boxes, dtype=np.float32).copy()
+    out[:, [0, 2]] = (out[:, [0, 2]] - pad[0]) / ratio
+    out[:, [1, 3]] = (out[:, [1, 3]] - pad[1]) / ratio
+    out[:, [0, 2]] = out[:, [0, 2]].clip(0, shape_hw[1])
+    out[:, [1, 3]] = out[:, [1, 3]].clip(0, shape_hw[0])
+    return out
+
+
+def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """IoU of every box of ``a`` (N x 4, x1 y1 x2 y2) with every box of ``b`` (M x 4): N x M."""
+    area_a = (a[:, 2] - a[:, 0]).clamp(min=0) * (a[:, 3] - a[:, 1]).clamp(min=0)
+    area_b = (b[:, 2] - b[:, 0]).clamp(min=0) * (b[:, 3] - b[:, 1]).clamp(min=0)
+    top_left = torch.maximum(a[:, None, :2], b[None, :, :2])
+    bottom_right = torch.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = (bottom_right - top_left).clamp(min=0).prod(2)
+    return inter / (area_a[:, None] + area_b[None, :] - inter).clamp(min=1e-9)
+
+
+def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float, max_keep: int | None = None) -> torch.Tensor:
+    """Greedy non-maximum suppression: indices of the kept boxes, best score first.
+
+    A box is dropped when its IoU with a better-scoring kept box is above ``iou_threshold``. ``max_keep`` stops
+    after that many boxes (the same result as suppressing everything and truncating, but cheaper).
+    """
+    order = torch.argsort(scores, descending=True, stable=True)
+    keep: list[int] = []
+    limit = len(order) if max_keep is None else max_keep
+    while order.numel() and len(keep) < limit:
+        best = int(order[0])
+        keep.append(best)
+        if order.numel() == 1:
+            break
+        rest = order[1:]
+        overlap = box_iou(boxes[best : best + 1], boxes[rest])[0]
+        order = rest[overlap <= iou_threshold]
+    return torch.tensor(keep, dtype=torch.long, device=boxes.device)
+
+
+def batched_nms(
+    boxes: torch.Tensor,
+    scores: torch.Tensor,
+    class_ids: torch.Tensor,
+    iou_threshold: float,
+    max_keep: int | None = None,
+) -> torch.Tensor:
+    """:func:`nms` within each class only (boxes of different classes never suppress each other)."""
+    if boxes.numel() == 0:
+        return torch.zeros(0, dtype=torch.long, device=boxes.device)
+    # Shifting each class to its own far-away region makes cross-class IoU zero: one NMS pass does all classes.
+    span = (boxes.max() - boxes.min()).clamp(min=0) + 1
+    shifted = boxes + (class_ids.to(boxes.dtype) * span)[:, None]
+    return nms(shifted, scores, iou_threshold, max_keep)
+
+
+def _xywh_to_xyxy(xywh: torch.Tensor) -> torch.Tensor:
+    half = xywh[:, 2:4] / 2
+    return torch.cat((xywh[:, :2] - half, xywh[:, :2] + half), 1)
+
+
+def _class_ids(classes: Sequence[str | int] | None, names: Sequence[str], detector: str) -> list[int] | None:
+    """A class filter given as names and/or ids -> sorted ids; an unknown name or id is an error."""
+    if classes is None:
+        return None
+    ids: set[int] = set()
+    for c in classes:
+        if isinstance(c, (int, np.integer)) or (isinstance(c, str) and c.strip().isdigit()):
+            i = int(c)
+            if not 0 <= i < len(names):
+                raise ValueError(
+                    f"class id {i} is out of range for {detector} ({len(names)} classes: 0..{len(names) - 1})"
+                )
+            ids.add(i)
+        elif isinstance(c, str) and c.strip() in names:
+            ids.add(list(names).index(c.strip()))
+        else:
+            raise ValueError(f"class {c!r} is not a class of {detector}; its classes are: {', '.join(names)}")
+    if not ids:
+        raise ValueError(f"empty class filter for {detector} (give class names or ids, or None for all)")
+    return sorted(ids)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# detectors
+# ----------------------------------------------------------------------------------------------------------------
+
+
+class YOLOv5Detector(Detector):
+    """A YOLOv5 (v6.x, anchor-based) network built from a plain-tensor checkpoint.
+
+    ``multi_label``: each box may be kept once per class whose score passes ``confidence`` (what YOLOv5 does when it
+    measures mAP); the default keeps only its best class (what its ``detect.py`` does). ``max_detections`` caps the
+    boxes per image after NMS, ``max_candidates`` the boxes that enter NMS (best scores first).
+    """
+
+    def __init__(
+        self,
+        weights: str | Path,
+        confidence: float = 0.25,
+        iou: float = 0.45,
+        classes: Sequence[str | int] | None = None,
+        device: str = "cpu",
+        image_size: int = 640,
+        meta: dict[str, Any] | None = None,
+        multi_label: bool = False,
+        max_detections: int = 300,
+        max_candidates: int = 30000,
+    ) -> None:
+        from ..nn.yolov5 import load_yolov5
+
+        self.weights = Path(weights)
+        self.name = f"yolov5:{self.weights.name}"
+        self.device = torch.device(device)
+        self.model = load_yolov5(self.weights, meta=meta).to(self.device).eval()
+        detect = self.model.model[-1]
+        self.names = list(self.model.names) or [f"class{i}" for i in range(detect.nc)]
+        if len(self.names) != detect.nc:
+            raise ValueError(
+                f"{self.weights}: the meta lists {len(self.names)} class names but the network has {detect.nc} classes"
+            )
+        self.stride = int(detect.stride.max())
+        if image_size <= 0:
+            raise ValueError(f"image_size must be positive, got {image_size}")
+        self.image_size = image_size
+        self.confidence = float(confidence)
+        self.iou = float(iou)
+        self.class_filter = _class_ids(classes, self.names, self.name)
+        self.multi_label = multi_label
+        self.max_detections = max_detections
+        self.max_candidates = max_candidates
+
+    @torch.inference_mode()
+    def detect(self, image: np.ndarray) -> Detections:
+        rgb = _check_image(image)
+        padded, ratio, pad = letterbox(rgb, self.image_size, self.stride)
+        x = torch.from_numpy(padded).to(self.device).permute(2, 0, 1)[None].float().div_(255.0)
+        decoded, _ = self.model(x)
+        boxes, scores, class_ids = self._postprocess(decoded[0].float())
+        if boxes.shape[0] == 0:
+            return Detections.empty(self.names)
+        boxes_px = scale_boxes(boxes.cpu().numpy(), ratio, pad, rgb.shape[:2])
+        return Detections(
+            boxes_px.astype(np.float32),
+            scores.cpu().numpy().astype(np.float32),
+            class_ids.cpu().numpy().astype(np.int64),
+            list(self.names),
+        )
+
+    def _postprocess(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Decoded rows ``(cx, cy, w, h, objectness, class scores...)`` -> kept boxes, scores, class ids."""
+        rows = rows[rows[:, 4] > self.confidence]
+        class_scores = rows[:, 5:] * rows[:, 4:5]  # YOLOv5's confidence: objectness x class probability
+        boxes = _xywh_to_xyxy(rows[:, :4])
+        if self.multi_label:
+            box_index, class_ids = (class_scores > self.confidence).nonzero(as_tuple=True)
+            boxes, scores = boxes[box_index], class_scores[box_index, class_ids]
+        else:
+            scores, class_ids = class_scores.max(1)
+            passed = scores > self.confidence
+            boxes, scores, class_ids = boxes[passed], scores[passed], class_ids[passed]
+        if self.class_filter is not None:
+            wanted = torch.isin(class_ids, torch.tensor(self.class_filter, device=class_ids.device))
+            boxes, scores, class_ids = boxes[wanted], scores[wanted], class_ids[wanted]
+        if scores.numel() > self.max_candidates:
+            top = scores.topk(self.max_candidates).indices
+            boxes, scores, class_ids = boxes[top], scores[top], class_ids[top]
+        keep = batched_nms(boxes, scores, class_ids, self.iou, self.max_detections)
+        return boxes[keep], scores[keep], class_ids[keep]
+
+
+class UltralyticsDetector(Detector):
+    """Any model ``ultralytics.YOLO`` loads (``.pt`` of ultralytics 8+, ``.onnx``, ``.engine`` ...), run as its
+    users run it: ``model.predict(image, conf=, iou=, classes=, imgsz=, device=)``."""
+
+    def __init__(
+        self,
+        weights: str | Path,
+        confidence: float = 0.25,
+        iou: float = 0.45,
+        classes: Sequence[str | int] | None = None,
+        device: str = "cpu",
+        image_size: int = 640,
+    ) -> None:
+        try:
+            from ultralytics import YOLO
+        except ImportError as exc:
+            raise ImportError(
+                f"{weights} needs the ultralytics package, which is not installed: {ULTRALYTICS_HINT}. "
+                "(It needs PyPI's full torch + torchvision, several GB.) Plain-tensor YOLOv5 files "
+                "({'state_dict', 'meta'}) load without it."
+            ) from exc
+        self.weights = Path(weights)
+        self.name = f"ultralytics:{self.weights.name}"
+        self.model = YOLO(str(self.weights))
+        model_names = self.model.names
+        if isinstance(model_names, dict):
+            self.names = [str(model_names[i]) for i in sorted(model_names)]
+        else:
+            self.names = [str(n) for n in model_names]
+        self.confidence, self.iou = float(confidence), float(iou)
+        self.device, self.image_size = device, image_size
+        self.class_filter = _class_ids(classes, self.names, self.name)
+
+    def detect(self, image: np.ndarray) -> Detections:
+        rgb = _check_image(image)
+        # ultralytics reads numpy arrays as OpenCV BGR images.
+        bgr = np.ascontiguousarray(rgb[:, :, ::-1])
+        result = self.model.predict(
+            bgr,
+            conf=self.confidence,
+            iou=self.iou,
+            classes=self.class_filter,
+            imgsz=self.image_size,
+            device=self.device,
+            verbose=False,
+        )[0]
+        found = result.boxes
+        if found is None or len(found) == 0:
+            return Detections.empty(self.names)
+        return Detections(
+            found.xyxy.cpu().numpy().astype(np.float32),
+            found.conf.cpu().numpy().astype(np.float32),
+            found.cls.cpu().numpy().astype(np.int64),
+            list(self.names),
+        )
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# telling formats apart
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def _pickle_globals(path: Path) -> set[str]:
+    """Module names a torch zip checkpoint's pickle refers to, read with ``pickletools`` (nothing is executed)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            pickles = [n for n in archive.namelist() if n.endswith("data.pkl")]
+            if not pickles:
+                return set()
+            data = archive.read(pickles[0])
+    except (zipfile.BadZipFile, OSError):
+        return set()
+    modules: set[str] = set()
+    strings: list[str] = []
+    try:
+        for opcode, arg, _ in pickletools.genops(data):
+            if opcode.name in ("GLOBAL", "INST") and isinstance(arg, str):
+                modules.add(arg.split(" ")[0])
+            elif isinstance(arg, str):
+                strings.append(arg)
+            if opcode.name == "STACK_GLOBAL" and len(strings) >= 2:
+                modules.add(strings[-2])
+    except Exception:  # a damaged pickle tells us what it could before the damage
+        pass
+    return modules
+
+
+def _meta_beside(weights: Path) -> dict[str, Any] | None:
+    """The meta JSON beside plain-tensor weights (``X_meta.json`` for ``X_state_dict.pt``, or ``X.json``)."""
+    stem = weights.stem
+    candidates = [weights.with_suffix(".json")]
+    if stem.endswith("_state_dict"):
+        candidates.insert(0, weights.with_name(stem[: -len("_state_dict")] + "_meta.json"))
+    for candidate in candidates:
+        if candidate.is_file():
+            try:
+                meta = json.loads(candidate.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise ValueError(f"{candidate}: not a readable meta JSON for {weights} ({exc})") from exc
+            if not isinstance(meta, dict):
+                raise ValueError(
+                    f"{candidate}: expected a JSON object (names, stride, yaml), got {type(meta).__name__}"
+                )
+            return meta
+    return None
+
+
+def detector_format(weights: str | Path) -> str:
+    """``yolov5-tensors``, ``ultralytics`` or ``yolov5-pickle`` (an original yolov5 checkpoint) for a weight file.
+
+    Raises :class:`FileNotFoundError` for a missing file and :class:`ValueError` for a file of no known format.
+    """
+    path = Path(weights)
+    if not path.exists():
+        raise FileNotFoundError(
+            f"detector weights {path} do not exist (expected a plain-tensor YOLOv5 .pt, or a model ultralytics loads: "
+            f"{', '.join(('.pt',) + ULTRALYTICS_SUFFIXES)})"
+        )
+    suffix = path.suffix.lower()
+    if suffix in ULTRALYTICS_SUFFIXES or path.is_dir():  # exported models (and OpenVINO / saved_model folders)
+        return "ultralytics"
+    if suffix not in (".pt", ".pth"):
+        raise ValueError(
+            f"detector weights {path}: unknown format {suffix or '(no suffix)'!r}; expected a plain-tensor YOLOv5 "
+            f".pt or a model ultralytics loads ({', '.join(('.pt',) + ULTRALYTICS_SUFFIXES)})"
+        )
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # a pickle of classes: look at which ones without running it
+        blob = None
+    if isinstance(blob, dict) and "state_dict" in blob:
+        return "yolov5-tensors"
+    modules = _pickle_globals(path)
+    if any(m == "ultralytics" or m.startswith("ultralytics.") for m in modules):
+        return "ultralytics"
+    if any(m == "models.yolo" or m.startswith("models.") for m in modules):
+        return "yolov5-pickle"
+    found = (
+        f"a dict with keys {sorted(blob)[:10]}"
+        if isinstance(blob, dict)
+        else (f"a pickle of {', '.join(sorted(modules)[:6])}" if modules else "not a readable torch checkpoint")
+    )
+    raise ValueError(
+        f"detector weights {path}: unknown format ({found}); expected a plain-tensor YOLOv5 file "
+        "{'state_dict': ..., 'meta': {'yaml', 'names', 'stride'}} or an ultralytics 8+ checkpoint"
+    )
+
+
+def load_detector(
+    weights: str | Path,
+    confidence: float = 0.25,
+    iou: float = 0.45,
+    classes: Sequence[str | int] | None = None,
+    device: str = "cpu",
+    image_size: int = 640,
+) -> Detector:
+    """The detector for a weight file (see the module docstring for the formats).
+
+    ``confidence``: lowest score kept; ``iou``: NMS threshold; ``classes``: keep only these (names or ids);
+    ``image_size``: the long side the image is letterboxed to. Errors: :class:`FileNotFoundError` (missing file),
+    :class:`ValueError` (unknown format, original yolov5 pickle, unknown class), :class:`ImportError`
+    (ultralytics format without ultralytics installed).
+    """
+    path = Path(weights)
+    kind = detector_format(path)
+    if kind == "yolov5-pickle":
+        raise ValueError(
+            f"{path} is an original ultralytics/yolov5 checkpoint (a pickle of the yolov5 repository's classes). "
+            "Loading it would run that repository's code, and ultralytics 8+ does not load it. Convert it once to "
+            "plain tensors with the yolov5 code on sys.path: see the docstring of lrcfuse_model.detection.detectors "
+            "(torch.save({'state_dict': model.state_dict(), 'meta': {'yaml': model.yaml, 'names': names, "
+            "'stride': model.stride.tolist()}}, 'yolov5_state_dict.pt'))."
+        )
+    if kind == "ultralytics":
+        return UltralyticsDetector(path, confidence, iou, classes, device, image_size)
+    return YOLOv5Detector(path, confidence, iou, classes, device, image_size, meta=_meta_beside(path))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# drawing
+# ----------------------------------------------------------------------------------------------------------------
+
+_PALETTE = [
+    (255, 56, 56), (72, 249, 10), (255, 157, 151), (255, 112, 31), (255, 178, 29), (207, 210, 49),
+    (146, 204, 23), (61, 219, 134), (26, 147, 52), (0, 212, 187), (44, 153, 168), (0, 194, 255),
+    (52, 69, 147), (100, 115, 255), (0, 24, 236), (132, 56, 255), (82, 0, 133), (203, 56, 255),
+]  # fmt: skip
+
+
+def class_color(class_id: int) -> tuple[int, int, int]:
+    """A fixed colour per class id."""
+    return _PALETTE[int(class_id) % len(_PALETTE)]
+
+
+def label_font(size: int) -> ImageFont.ImageFont:
+    """Pillow's default font at ``size`` pixels (one fixed bitmap size on old Pillow)."""
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1 has one bitmap size
+        return ImageFont.load_default()
+
+
+def draw_detections(image: np.ndarray, detections: Detections, line_width: int | None = None) -> np.ndarray:
+    """An RGB uint8 copy of ``image`` (gray or RGB) with each box, its class name and score drawn on it."""
+    canvas = Image.fromarray(_check_image(image).copy())
+    draw = ImageDraw.Draw(canvas)
+    w, h = canvas.size
+    width = line_width or max(1, round((w + h) / 600))
+    font = label_font(max(10, round((w + h) / 90)))
+    for box, score, cls in zip(detections.boxes, detections.scores, detections.class_ids):
+        x1, y1, x2, y2 = (float(v) for v in box)
+        color = class_color(int(cls))
+        draw.rectangle((x1, y1, x2, y2), outline=color, width=width)
+        name = detections.names[int(cls)] if 0 <= int(cls) < len(detections.names) else str(int(cls))
+        label = f"{name} {float(score):.2f}"
+        left, top, right, bottom = draw.textbbox((0, 0), label, font=font)
+        tw, th = right - left, bottom - top + 2
+        ty = y1 - th - 1 if y1 - th - 1 >= 0 else y1 + 1  # above the box unless that leaves the image
+        tx = max(0.0, min(x1, w - tw - 4))  # and inside the image at the right edge
+        draw.rectangle((tx, ty, tx + tw + 3, ty + th + 1), fill=color)
+        bright = 0.299 * color[0] + 0.587 * color[1] + 0.114 * color[2] > 150
+        draw.text((tx + 2 - left, ty - top), label, fill=(0, 0, 0) if bright else (255, 255, 255), font=font)
+    return np.asarray(canvas, dtype=np.uint8).copy()

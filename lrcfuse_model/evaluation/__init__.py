@@ -1,0 +1,1 @@
+"""Evaluating fusion methods on paired datasets: the ten metrics (``metrics``) and ``lrcfuse eval`` (``evaluate``)."""

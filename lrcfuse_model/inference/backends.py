@@ -1,0 +1,340 @@
+"""Inference backends behind one interface: PyTorch, ONNX Runtime and TensorRT.
+
+A backend runs the network only: ``fuse(ir, vi_y)`` takes the float32 ``H x W`` arrays in [0, 1]
+that :func:`lrcfuse_model.images.preprocess.prepare_pair` produces and returns the raw
+(unclamped) float32 ``H x W`` network output. Reading images, normalisation, YCbCr and the uint8
+output are done once for every backend by :mod:`lrcfuse_model.images.preprocess` (through
+:class:`lrcfuse_model.inference.fuser.Fuser`); the network pads its own borders (reflect padding
+inside each convolution), so no backend pads or crops.
+
+``create_backend(name, weights, device)`` builds one:
+
+* ``torch``: the PyTorch model (CPU or CUDA).
+* ``onnxruntime``: the ONNX model exported from the weights (once, into the cache folder, keyed
+  by the weights' hash), on the CPU provider, or the CUDA provider for ``device='cuda[:N]'``.
+* ``tensorrt``: a TensorRT engine built from that ONNX model on first use (minutes; logged) and
+  loaded from the engine cache afterwards (see :mod:`lrcfuse_model.inference.export`). Needs an NVIDIA GPU,
+  the ``tensorrt`` Python package and a CUDA build of PyTorch (used for device memory).
+* ``auto``: TensorRT when CUDA and TensorRT are present, else ONNX Runtime, else PyTorch; the
+  choice and the reason are logged.
+
+``weights`` may also name an ``.onnx`` file (onnxruntime / tensorrt) or a serialized TensorRT
+engine (``.engine`` / ``.plan``, tensorrt) to run that file as it is.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..nn.model import LRCFuse
+from .runtimes import (
+    BackendUnavailable,
+    _cuda_index,
+    _import_onnxruntime,
+    onnxruntime_available,
+    require_tensorrt,
+    tensorrt_available,
+)
+
+BACKEND_NAMES = ("auto", "torch", "onnxruntime", "tensorrt")
+ENGINE_SUFFIXES = (".engine", ".plan")
+ORT_DISABLED_OPTIMIZERS = ("NchwcTransformer",)
+
+_LOG = logging.getLogger("lrcfuse")
+
+
+def _network_inputs(ir: np.ndarray, vi_y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Check the two preprocessed arrays and return them as float32 ``1 x 1 x H x W``."""
+    if ir.ndim != 2 or vi_y.ndim != 2 or ir.shape != vi_y.shape:
+        raise ValueError(
+            f"backend inputs must be two H x W arrays of the same size (from preprocess.prepare_pair), "
+            f"got thermal {ir.shape} and visible {vi_y.shape}"
+        )
+    if min(ir.shape) < 2:
+        raise ValueError(f"backend inputs must be at least 2 x 2 pixels, got {ir.shape}")
+    as_input = lambda a: np.ascontiguousarray(a, dtype=np.float32)[None, None]  # noqa: E731
+    return as_input(ir), as_input(vi_y)
+
+
+class Backend(abc.ABC):
+    """One way of running the network: ``fuse(ir, vi_y) -> fused`` on preprocessed arrays."""
+
+    name: str = ""
+    device: str = "cpu"
+
+    @abc.abstractmethod
+    def fuse(self, ir: np.ndarray, vi_y: np.ndarray) -> np.ndarray:
+        """Thermal + visible Y, float32 ``H x W`` in [0, 1] -> raw float32 ``H x W`` network output."""
+
+    def warmup(self, size_hw: tuple[int, int] = (512, 640), runs: int = 2) -> None:
+        """Run the network ``runs`` times on a synthetic frame (allocations, kernel choice, caches)."""
+        h, w = size_hw
+        ramp = np.linspace(0.0, 1.0, h * w, dtype=np.float32).reshape(h, w)
+        for _ in range(runs):
+            self.fuse(ramp, ramp[::-1].copy())
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, device={self.device!r})"
+
+
+# -- PyTorch ---------------------------------------------------------------------------------------
+
+
+class TorchBackend(Backend):
+    """The PyTorch model, eager mode."""
+
+    name = "torch"
+
+    def __init__(self, model: LRCFuse, device: str = "cpu") -> None:
+        self.device = str(device)
+        self.model = model.to(self.device).eval()
+
+    @torch.inference_mode()
+    def fuse(self, ir: np.ndarray, vi_y: np.ndarray) -> np.ndarray:
+        ir_in, vi_in = _network_inputs(ir, vi_y)
+        out = self.model(torch.from_numpy(ir_in).to(self.device), torch.from_numpy(vi_in).to(self.device))
+        return out[0, 0].float().cpu().numpy()
+
+
+# -- ONNX Runtime ----------------------------------------------------------------------------------
+
+
+class OnnxRuntimeBackend(Backend):
+    """An exported ONNX model on ONNX Runtime: CPU provider, or CUDA provider for ``cuda[:N]``."""
+
+    name = "onnxruntime"
+
+    def __init__(self, onnx_path: str | Path, device: str = "cpu", threads: int = 0) -> None:
+        ort = _import_onnxruntime()
+        self.onnx_path = Path(onnx_path)
+        if not self.onnx_path.is_file():
+            raise FileNotFoundError(f"ONNX model {self.onnx_path} does not exist")
+        self.device = str(device)
+        if self.device == "cpu":
+            providers: list[Any] = ["CPUExecutionProvider"]
+        else:
+            index = _cuda_index(self.device)
+            if "CUDAExecutionProvider" not in ort.get_available_providers():
+                raise BackendUnavailable(
+                    f"backend 'onnxruntime' on {self.device} needs the CUDA execution provider: "
+                    f"pip install onnxruntime-gpu (available here: {ort.get_available_providers()})"
+                )
+            providers = [("CUDAExecutionProvider", {"device_id": index}), "CPUExecutionProvider"]
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # One frame at a time: all cores on each operator; no inter-op pool to compete with it.
+        options.intra_op_num_threads = threads or os.cpu_count() or 1
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        # ORT's NCHWc layout pass converts every conv's 128-channel input/output between layouts,
+        # because the reflect Pads and the element-wise ops between the convs stay in NCHW: on this
+        # network the conversions cost more than the blocked convs gain (9% more CPU time measured).
+        self.session = ort.InferenceSession(
+            str(self.onnx_path), options, providers=providers, disabled_optimizers=list(ORT_DISABLED_OPTIMIZERS)
+        )
+        names = ([i.name for i in self.session.get_inputs()], [o.name for o in self.session.get_outputs()])
+        if names != (["ir", "vi"], ["fused"]):
+            raise ValueError(
+                f"{self.onnx_path}: expected inputs ['ir', 'vi'] and output ['fused'] (an lrcfuse export), "
+                f"got inputs {names[0]} and outputs {names[1]}"
+            )
+        self.providers = self.session.get_providers()
+
+    def fuse(self, ir: np.ndarray, vi_y: np.ndarray) -> np.ndarray:
+        ir_in, vi_in = _network_inputs(ir, vi_y)
+        (out,) = self.session.run(["fused"], {"ir": ir_in, "vi": vi_in})
+        return np.asarray(out[0, 0], dtype=np.float32)
+
+
+# -- TensorRT --------------------------------------------------------------------------------------
+
+
+class TensorRTBackend(Backend):
+    """A serialized TensorRT engine (built by :func:`lrcfuse_model.inference.export.build_engine`).
+
+    Device memory and the CUDA stream come from PyTorch (a CUDA build), so no other CUDA binding
+    is needed. The engine has one optimisation profile; frames outside its min..max shapes are
+    an error naming the profile and how to rebuild it.
+    """
+
+    name = "tensorrt"
+
+    def __init__(self, engine_path: str | Path, device: str = "cuda:0") -> None:
+        trt = require_tensorrt()
+        self.device = f"cuda:{_cuda_index(device if device != 'cpu' else 'cuda')}"
+        self.engine_path = Path(engine_path)
+        if not self.engine_path.is_file():
+            raise FileNotFoundError(f"TensorRT engine {self.engine_path} does not exist")
+        torch.cuda.set_device(self.device)
+        self._logger = trt.Logger(trt.Logger.WARNING)
+        self._runtime = trt.Runtime(self._logger)
+        self.engine = self._runtime.deserialize_cuda_engine(self.engine_path.read_bytes())
+        if self.engine is None:
+            raise ValueError(
+                f"{self.engine_path}: TensorRT could not load this engine (built by another TensorRT version "
+                "or for another GPU?); delete it to rebuild"
+            )
+        self.context = self.engine.create_execution_context()
+        self.profile_shapes = {
+            name: tuple(tuple(int(d) for d in s) for s in self.engine.get_tensor_profile_shape(name, 0))
+            for name in ("ir", "vi")
+        }
+
+    def _check_profile(self, shape: tuple[int, ...]) -> None:
+        low, _, high = self.profile_shapes["ir"]
+        if not all(lo <= s <= hi for lo, s, hi in zip(low, shape, high)):
+            raise ValueError(
+                f"frame {shape[3]}x{shape[2]} (width x height) is outside the TensorRT engine's profile "
+                f"{low[3]}x{low[2]} .. {high[3]}x{high[2]}; rebuild it with lrcfuse export --format engine "
+                "--min-shape/--max-shape"
+            )
+
+    @torch.inference_mode()
+    def fuse(self, ir: np.ndarray, vi_y: np.ndarray) -> np.ndarray:
+        ir_in, vi_in = _network_inputs(ir, vi_y)
+        self._check_profile(ir_in.shape)
+        device = torch.device(self.device)
+        tensors = {
+            "ir": torch.from_numpy(ir_in).to(device),
+            "vi": torch.from_numpy(vi_in).to(device),
+            "fused": torch.empty(ir_in.shape, dtype=torch.float32, device=device),
+        }
+        for name in ("ir", "vi"):
+            self.context.set_input_shape(name, tuple(ir_in.shape))
+        for name, tensor in tensors.items():
+            self.context.set_tensor_address(name, tensor.data_ptr())
+        stream = torch.cuda.current_stream(device)
+        if not self.context.execute_async_v3(stream.cuda_stream):
+            raise RuntimeError(
+                f"TensorRT failed to run {self.engine_path} on a {ir_in.shape[3]}x{ir_in.shape[2]} frame"
+            )
+        stream.synchronize()
+        return tensors["fused"][0, 0].cpu().numpy()
+
+
+# -- choosing and building a backend ---------------------------------------------------------------
+
+
+def _weights_kind(weights: str | Path | None) -> str:
+    """``'pytorch'`` (a weights file or the shipped weights), ``'onnx'`` or ``'engine'``."""
+    if not weights:
+        return "pytorch"
+    suffix = Path(weights).suffix.lower()
+    return "onnx" if suffix == ".onnx" else "engine" if suffix in ENGINE_SUFFIXES else "pytorch"
+
+
+def _onnx_for(weights: str | Path | None, cache_dir: str | Path | None, log: Callable[[str], None]) -> Path:
+    if _weights_kind(weights) == "onnx":
+        return Path(weights)  # type: ignore[arg-type]
+    from .export import cached_onnx  # on first use only: export needs onnx
+
+    return cached_onnx(weights or None, cache_dir, log=log)
+
+
+def _make(
+    name: str,
+    weights: str | Path | None,
+    device: str,
+    cache_dir: str | Path | None,
+    fp16: bool,
+    threads: int,
+    log: Callable[[str], None],
+) -> Backend:
+    kind = _weights_kind(weights)
+    if name == "torch":
+        if kind != "pytorch":
+            raise ValueError(f"backend 'torch' needs a PyTorch weights file (.pt), got {weights}")
+        from ..nn.checkpoint import load_model
+
+        if threads:
+            torch.set_num_threads(threads)
+        return TorchBackend(load_model(weights or None, device), device)
+    if name == "onnxruntime":
+        if kind == "engine":
+            raise ValueError(f"backend 'onnxruntime' cannot run a TensorRT engine ({weights}); give .pt or .onnx")
+        _import_onnxruntime()  # fail before exporting when the runtime is missing
+        return OnnxRuntimeBackend(_onnx_for(weights, cache_dir, log), device, threads)
+    if name == "tensorrt":
+        require_tensorrt()  # before exporting or building anything
+        cuda_device = device if device.startswith("cuda") else "cuda:0"
+        if kind == "engine":
+            return TensorRTBackend(weights, cuda_device)  # type: ignore[arg-type]
+        from .export import cached_engine
+
+        engine = cached_engine(_onnx_for(weights, cache_dir, log), cache_dir, fp16=fp16, device=cuda_device, log=log)
+        return TensorRTBackend(engine, cuda_device)
+    raise ValueError(f"unknown backend {name!r}; expected one of {', '.join(BACKEND_NAMES)}")
+
+
+def auto_order() -> tuple[list[str], str]:
+    """The backends ``auto`` tries, best first, and why (a sentence for the log)."""
+    cuda = torch.cuda.is_available()
+    has_trt = tensorrt_available()
+    has_ort = onnxruntime_available()
+    order: list[str] = []
+    if cuda and has_trt:
+        order.append("tensorrt")
+    if has_ort:
+        order.append("onnxruntime")
+    order.append("torch")
+    why = (
+        f"CUDA {'available' if cuda else 'not available'}, TensorRT {'installed' if has_trt else 'not installed'}, "
+        f"ONNX Runtime {'installed' if has_ort else 'not installed'}"
+    )
+    return order, why
+
+
+def create_backend(
+    name: str = "auto",
+    weights: str | Path | None = None,
+    device: str = "cpu",
+    *,
+    cache_dir: str | Path | None = None,
+    fp16: bool = False,
+    threads: int = 0,
+    log: Callable[[str], None] | None = None,
+) -> Backend:
+    """Build the backend ``name`` (one of :data:`BACKEND_NAMES`) for ``weights`` on ``device``.
+
+    ``weights``: ``None``/``""`` = the shipped weights; a ``.pt`` file; an ``.onnx`` file
+    (onnxruntime, tensorrt); a TensorRT engine (tensorrt). ``cache_dir``: where exported ONNX
+    models and TensorRT engines are kept (default ``$LRCFUSE_CACHE`` or ``~/.cache/lrcfuse``).
+    ``fp16``: TensorRT precision. ``threads``: CPU threads (0 = all cores). ``log`` receives
+    one-line messages (default: the ``lrcfuse`` logger at INFO).
+
+    ``auto`` tries TensorRT (CUDA and TensorRT present), then ONNX Runtime, then PyTorch, logs
+    which one it took and why, and logs every backend it had to pass over with the reason.
+    An explicit name that cannot run raises :class:`BackendUnavailable` naming what to install.
+    """
+    log = log or _LOG.info
+    if name not in BACKEND_NAMES:
+        raise ValueError(f"unknown backend {name!r}; expected one of {', '.join(BACKEND_NAMES)}")
+    if name != "auto":
+        return _make(name, weights, device, cache_dir, fp16, threads, log)
+    order, why = auto_order()
+    kind = _weights_kind(weights)
+    if kind == "engine":
+        order = [n for n in order if n == "tensorrt"] or ["tensorrt"]
+    elif kind == "onnx":
+        order = [n for n in order if n != "torch"]
+    failures: list[str] = []
+    for candidate in order:
+        # TensorRT runs on the GPU whatever `device` says; the CPU backends honour it.
+        dev = device if candidate != "tensorrt" or device.startswith("cuda") else "cuda:0"
+        try:
+            backend = _make(candidate, weights, dev, cache_dir, fp16, threads, log)
+        except (BackendUnavailable, ImportError, RuntimeError) as exc:
+            failures.append(f"{candidate}: {exc}")
+            log(f"backend auto: {candidate} could not start ({exc}); trying the next one")
+            continue
+        log(f"backend auto: using {candidate} on {backend.device} ({why})")
+        return backend
+    raise BackendUnavailable("backend auto: no backend could start: " + "; ".join(failures))

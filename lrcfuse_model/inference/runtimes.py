@@ -1,0 +1,69 @@
+"""Which inference runtimes and devices are here: the lowest layer of :mod:`lrcfuse_model.inference`.
+
+Importing ONNX Runtime or TensorRT, checking for CUDA and parsing CUDA device names, with
+:class:`BackendUnavailable` naming what to install or change when something is missing. Used by
+the backends (:mod:`~lrcfuse_model.inference.backends`) and the engine build
+(:mod:`~lrcfuse_model.inference.export`), which import nothing else of each other for it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any
+
+import torch
+
+
+class BackendUnavailable(RuntimeError):
+    """A backend whose library or device is missing; the message says what to install or change."""
+
+
+def _cuda_index(device: str) -> int:
+    """``'cuda'`` -> 0, ``'cuda:1'`` -> 1; anything else is an error."""
+    if device == "cuda":
+        return 0
+    if device.startswith("cuda:") and device[5:].isdigit():
+        return int(device[5:])
+    raise ValueError(f"expected a CUDA device 'cuda' or 'cuda:N', got {device!r}")
+
+
+def _import_onnxruntime() -> Any:
+    try:
+        import onnxruntime
+    except ImportError as exc:
+        raise BackendUnavailable(
+            "backend 'onnxruntime' needs the onnxruntime package: pip install onnxruntime "
+            "(onnxruntime-gpu for the CUDA provider), or pip install 'lrcfuse[export]'"
+        ) from exc
+    return onnxruntime
+
+
+def onnxruntime_available() -> bool:
+    """Whether the ``onnxruntime`` package can be imported (without importing it)."""
+    return importlib.util.find_spec("onnxruntime") is not None
+
+
+def _import_tensorrt() -> Any:
+    try:
+        import tensorrt
+    except ImportError as exc:
+        raise BackendUnavailable(
+            "backend 'tensorrt' needs NVIDIA TensorRT 10 for Python: pip install tensorrt-cu12 "
+            "(on a machine with an NVIDIA GPU and driver; see docs/deployment.md)"
+        ) from exc
+    return tensorrt
+
+
+def require_tensorrt() -> Any:
+    """The ``tensorrt`` module where TensorRT can run (package and CUDA GPU); else :class:`BackendUnavailable`."""
+    trt = _import_tensorrt()
+    if not torch.cuda.is_available():
+        raise BackendUnavailable(
+            "backend 'tensorrt' needs an NVIDIA GPU and a CUDA build of PyTorch (torch.cuda.is_available() is False)"
+        )
+    return trt
+
+
+def tensorrt_available() -> bool:
+    """Whether the ``tensorrt`` package can be imported (without importing it)."""
+    return importlib.util.find_spec("tensorrt") is not None

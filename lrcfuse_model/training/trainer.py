@@ -1,0 +1,297 @@
+"""Training that can stop anywhere and resume exactly.
+
+A run writes to ``train.out``:
+
+* ``last.pt``: checkpoint (model, optimizer, scheduler, step, RNG states, config), every
+  ``save_every`` steps, at the end, when the wall-time budget runs out, and on Ctrl-C / SIGTERM;
+* ``loss.csv``: every loss term (raw) and the weighted total, every ``log_every`` steps;
+* ``loss_curves.png``: one panel per term, like Fig. 17 of the LRCFuse paper;
+* ``weights.pt``: the trained model as a weights file (what ``lrcfuse fuse --weights`` reads).
+
+``--resume PATH`` (or ``auto``) restores all of it, and because each batch is a pure function of
+``(seed, step)`` (:class:`~lrcfuse_model.training.data.PatchSampler`), N steps + resume + N steps gives
+the same weights as 2N steps in one go.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import pickle
+import random
+import signal
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..nn.checkpoint import save_weights
+from ..nn.loss import TERMS, FusionLoss
+from ..nn.model import LRCFuse, count_parameters
+from .data import PatchSampler, collect_pairs
+
+log = logging.getLogger(__name__)
+
+CSV_FIELDS = ["step", "total", *TERMS, "lr", "elapsed_s"]
+
+
+def _rng_state() -> dict[str, Any]:
+    # numpy's key array is stored as a tensor: a pickled ndarray would make the checkpoint
+    # unloadable with torch.load(weights_only=True), i.e. by `load_model` / `fuse --weights`.
+    kind, key, *rest = np.random.get_state()
+    numpy_state = (kind, torch.from_numpy(key.astype(np.int64)), *rest)
+    return {"torch": torch.get_rng_state(), "numpy": numpy_state, "python": random.getstate()}
+
+
+def _set_rng_state(state: Mapping[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    kind, key, *rest = state["numpy"]
+    if isinstance(key, torch.Tensor):
+        key = key.cpu().numpy().astype(np.uint32)
+    np.random.set_state((kind, key, *rest))
+    random.setstate(state["python"])
+
+
+def _lr_lambda(schedule: str, steps: int):
+    if schedule == "constant":
+        return lambda step: 1.0
+    if schedule == "cosine":
+        return lambda step: 0.5 * (1.0 + math.cos(math.pi * min(step, steps) / max(steps, 1)))
+    raise ValueError(f"train.lr_schedule must be 'constant' or 'cosine', got {schedule!r}")
+
+
+def plot_loss_curves(csv_path: str | Path, png_path: str | Path) -> Path | None:
+    """One panel per loss term (raw value) and the weighted total against the step."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = list(csv.DictReader(open(csv_path, encoding="utf-8")))
+    if not rows:
+        return None
+    steps = np.array([int(r["step"]) for r in rows])
+    names = ["total", *TERMS]
+    fig, axes = plt.subplots(2, 3, figsize=(13, 7), constrained_layout=True)
+    for ax, name in zip(axes.flat, names):
+        values = np.array([float(r[name]) for r in rows])
+        ax.plot(steps, values, lw=0.8, alpha=0.35, color="tab:blue")
+        if len(values) >= 10:  # a moving average makes the trend readable through batch noise
+            k = max(len(values) // 25, 3)
+            smooth = np.convolve(values, np.ones(k) / k, mode="valid")
+            ax.plot(steps[k - 1 :], smooth, lw=1.6, color="tab:red")
+        ax.set_title(name if name == "total" else f"L_{name}")
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"LRCFuse training losses ({csv_path})")
+    fig.savefig(png_path, dpi=110)
+    plt.close(fig)
+    return Path(png_path)
+
+
+class Trainer:
+    """Builds model, loss, data and optimizer from a resolved config and runs the loop."""
+
+    def __init__(self, cfg: Mapping[str, Any], sampler: PatchSampler | None = None) -> None:
+        self.cfg = cfg
+        t = cfg["train"]
+        self.out = Path(t["out"])
+        if t["threads"]:
+            torch.set_num_threads(int(t["threads"]))
+        torch.manual_seed(t["seed"])
+        self.device = torch.device(t["device"])
+        self.model = LRCFuse(cfg["model"]).to(self.device)
+        self.loss = FusionLoss(cfg["loss"]).to(self.device)
+        if self.loss.features is None:
+            log.warning("loss.feature_net is 'none': training WITHOUT the perceptual terms (pixel + sobel only)")
+        if sampler is None:
+            if not t["data"]:
+                raise ValueError("no training data: give --data DIR (a folder with ir/ and vi/), one or more")
+            pairs, problems = collect_pairs(t["data"], t["exclude"])
+            for p in problems:
+                log.warning("unpaired file skipped: %s", p)
+            sampler = PatchSampler(pairs, cfg["data"], t["patch_size"])
+        self.sampler = sampler
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=t["lr"])
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, _lr_lambda(t["lr_schedule"], t["steps"]))
+        self.step = 0
+        self.elapsed = 0.0
+        self._stop_signal: int | None = None
+
+    # -- checkpoints -----------------------------------------------------------------------
+    def checkpoint_path(self) -> Path:
+        return self.out / "last.pt"
+
+    def save_checkpoint(self, path: Path | None = None) -> Path:
+        path = path or self.checkpoint_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        torch.save(
+            {
+                "format": "lrcfuse-checkpoint-v1",
+                "step": self.step,
+                "elapsed_s": self.elapsed,
+                "model_config": self.model.config.to_dict(),
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "rng": _rng_state(),
+                "config": dict(self.cfg),
+            },
+            tmp,
+        )
+        tmp.replace(path)  # never leave a half-written checkpoint behind
+        return path
+
+    def load_checkpoint(self, path: str | Path) -> None:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"checkpoint {path} does not exist")
+        try:  # plain tensors and containers only: a checkpoint cannot run code when loaded
+            blob = torch.load(path, map_location=self.device, weights_only=True)
+        except pickle.UnpicklingError:
+            # Checkpoints of lrcfuse < 0.1.0 pickled numpy's RNG state; read those the old way.
+            log.warning("%s holds pickled numpy state; loading it as a trusted file", path)
+            blob = torch.load(path, map_location=self.device, weights_only=False)
+        if blob.get("format") != "lrcfuse-checkpoint-v1":
+            raise ValueError(f"{path} is not an lrcfuse training checkpoint (format {blob.get('format')!r})")
+        if blob["model_config"] != self.model.config.to_dict():
+            raise ValueError(
+                f"{path} was trained with model config {blob['model_config']}, "
+                f"but this run asks for {self.model.config.to_dict()}"
+            )
+        self.model.load_state_dict(blob["model"])
+        self.optimizer.load_state_dict(blob["optimizer"])
+        self.scheduler.load_state_dict(blob["scheduler"])
+        _set_rng_state({**blob["rng"], "torch": blob["rng"]["torch"].cpu()})
+        self.step = int(blob["step"])
+        self.elapsed = float(blob.get("elapsed_s", 0.0))
+        self._truncate_log()
+        log.info("resumed from %s at step %d", path, self.step)
+
+    def _truncate_log(self) -> None:
+        """Drop log rows written after the checkpoint (they will be written again)."""
+        csv_path = self.out / "loss.csv"
+        if not csv_path.is_file():
+            return
+        rows = [r for r in csv.DictReader(open(csv_path, encoding="utf-8")) if int(r["step"]) <= self.step]
+        with open(csv_path, "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=CSV_FIELDS)
+            writer.writeheader()
+            writer.writerows(rows)
+
+    # -- the loop --------------------------------------------------------------------------
+    def _on_signal(self, signum, frame) -> None:  # noqa: ARG002 - signal handler signature
+        self._stop_signal = signum
+
+    def train_step(self) -> tuple[float, dict[str, float]]:
+        t = self.cfg["train"]
+        ir, vi = self.sampler.batch(self.step, t["batch_size"], t["seed"])
+        ir, vi = ir.to(self.device), vi.to(self.device)
+        self.model.train()
+        fused = self.model(ir, vi)
+        total, terms = self.loss(fused, ir, vi)
+        if not torch.isfinite(total):
+            values = {k: v.item() for k, v in terms.items()}
+            raise FloatingPointError(
+                f"loss is {total.item()} at step {self.step} (terms {values}); last checkpoint kept"
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        if t["grad_clip"] > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), t["grad_clip"])
+        self.optimizer.step()
+        self.scheduler.step()
+        self.step += 1
+        return float(total.detach()), {k: float(v.detach()) for k, v in terms.items()}
+
+    def run(self, show_progress: bool = True) -> dict[str, Any]:
+        """Train until ``train.steps`` or the time budget; returns a summary dict."""
+        t = self.cfg["train"]
+        self.out.mkdir(parents=True, exist_ok=True)
+        if t["resume"]:
+            path = self.checkpoint_path() if t["resume"] == "auto" else Path(t["resume"])
+            if t["resume"] != "auto" or path.is_file():
+                self.load_checkpoint(path)
+        csv_path = self.out / "loss.csv"
+        new_log = not csv_path.is_file()
+        log_file = open(csv_path, "a", newline="", encoding="utf-8")
+        writer = csv.DictWriter(log_file, fieldnames=CSV_FIELDS)
+        if new_log:
+            writer.writeheader()
+        budget_s = t["time_budget"] * 60.0
+        started, elapsed0 = time.monotonic(), self.elapsed
+        old_handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        stop_reason = "steps"
+        bar = tqdm(
+            total=t["steps"],
+            initial=self.step,
+            desc="train",
+            unit="step",
+            disable=not show_progress,
+            dynamic_ncols=True,
+        )
+        try:
+            while self.step < t["steps"]:
+                total, terms = self.train_step()
+                self.elapsed = elapsed0 + time.monotonic() - started
+                bar.update(1)
+                if self.step % t["log_every"] == 0 or self.step == t["steps"]:
+                    writer.writerow(
+                        {
+                            "step": self.step,
+                            "total": f"{total:.6g}",
+                            **{k: f"{v:.6g}" for k, v in terms.items()},
+                            "lr": f"{self.scheduler.get_last_lr()[0]:.3g}",
+                            "elapsed_s": f"{self.elapsed:.1f}",
+                        }
+                    )
+                    log_file.flush()
+                    bar.set_postfix(loss=f"{total:.4f}")
+                if self.step % t["save_every"] == 0:
+                    self.save_checkpoint()
+                if self._stop_signal is not None:
+                    stop_reason = signal.Signals(self._stop_signal).name
+                    break
+                if budget_s and self.elapsed - elapsed0 >= budget_s:
+                    stop_reason = "time_budget"
+                    break
+        finally:
+            bar.close()
+            log_file.close()
+            for s, h in old_handlers.items():
+                signal.signal(s, h)
+            self.save_checkpoint()
+        weights = save_weights(
+            self.model,
+            self.out / "weights.pt",
+            meta={
+                "steps": self.step,
+                "train_seconds": round(self.elapsed, 1),
+                "loss": dict(self.cfg["loss"]),
+                "data": [str(d) for d in t["data"]],
+                "excluded": [str(d) for d in t["exclude"]],
+                "batch_size": t["batch_size"],
+                "patch_size": t["patch_size"],
+                "lr": t["lr"],
+            },
+        )
+        png = plot_loss_curves(csv_path, self.out / "loss_curves.png")
+        summary = {
+            "step": self.step,
+            "stopped_by": stop_reason,
+            "elapsed_s": round(self.elapsed, 1),
+            "checkpoint": str(self.checkpoint_path()),
+            "weights": str(weights),
+            "loss_csv": str(csv_path),
+            "loss_png": str(png) if png else None,
+            "parameters": count_parameters(self.model),
+            "training_pairs": len(self.sampler),
+        }
+        log.info("training stopped (%s) at step %d after %.0f s", stop_reason, self.step, self.elapsed)
+        return summary
