@@ -271,7 +271,7 @@ class FusionNode(Node):
         return out
 
     def _detect(self, fused: np.ndarray, header: Any) -> None:
-        from lrcfuse_model.detection.detectors import draw_detections
+        from lrcfuse_model.detection.drawing import draw_detections
 
         t0 = time.perf_counter()
         try:

@@ -24,7 +24,8 @@ it once, with the yolov5 code you trust on ``sys.path``::
                "yolov5n_state_dict.pt")
 
 A missing file, a format that is neither, or a class name the detector does not know is a clear error.
-:func:`draw_detections` draws boxes with class names and scores on a copy of an image.
+:mod:`~lrcfuse_model.detection.boxes` holds the letterbox and NMS geometry, :mod:`~lrcfuse_model.detection.drawing`
+draws boxes with class names and scores on a copy of an image.
 """
 
 from __future__ import annotations
@@ -40,27 +41,21 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw, ImageFont
 
 from ..images.preprocess import InputError
+from .boxes import batched_nms, letterbox, scale_boxes, xywh_to_xyxy
 
 __all__ = [
     "Detections",
     "Detector",
     "UltralyticsDetector",
     "YOLOv5Detector",
-    "batched_nms",
-    "box_iou",
-    "draw_detections",
-    "letterbox",
+    "detector_format",
     "load_detector",
-    "nms",
-    "scale_boxes",
 ]
 
 ULTRALYTICS_SUFFIXES = (".onnx", ".engine", ".torchscript", ".tflite", ".mlpackage", ".xml", ".pb")
 ULTRALYTICS_HINT = "pip install lrcfuse[ultralytics]  (or: pip install ultralytics)"
-LETTERBOX_FILL = 114  # YOLOv5's gray padding value
 
 
 @dataclass
@@ -109,93 +104,6 @@ def _check_image(image: np.ndarray) -> np.ndarray:
     if min(image.shape[:2]) < 1:
         raise InputError(f"detector input: empty image of shape {image.shape}")
     return np.ascontiguousarray(image)
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# geometry: letterbox, boxes, NMS
-# ----------------------------------------------------------------------------------------------------------------
-
-
-def letterbox(
-    image: np.ndarray, size: int = 640, stride: int = 32, fill: int = LETTERBOX_FILL
-) -> tuple[np.ndarray, float, tuple[float, float]]:
-    """Resize ``image`` (``H x W x 3``) so its long side is ``size``, then pad each side to a multiple of ``stride``.
-
-    As YOLOv5's inference: the aspect ratio is kept, the padding is split between the two sides and filled with
-    gray ``fill``. Returns the padded image, the scale ``ratio`` and the ``(left, top)`` padding in pixels;
-    :func:`scale_boxes` maps boxes back.
-    """
-    h, w = image.shape[:2]
-    ratio = min(size / h, size / w)
-    new_w, new_h = int(round(w * ratio)), int(round(h * ratio))
-    pad_w, pad_h = (-new_w) % stride, (-new_h) % stride
-    if (new_w, new_h) != (w, h):
-        image = np.asarray(Image.fromarray(image).resize((new_w, new_h), Image.BILINEAR))
-    left, top = pad_w // 2, pad_h // 2
-    out = np.full((new_h + pad_h, new_w + pad_w, image.shape[2]), fill, dtype=np.uint8)
-    out[top : top + new_h, left : left + new_w] = image
-    return out, ratio, (float(left), float(top))
-
-
-def scale_boxes(boxes: np.ndarray, ratio: float, pad: tuple[float, float], shape_hw: tuple[int, int]) -> np.ndarray:
-    """Boxes ``x1 y1 x2 y2`` in letterboxed pixels -> pixels of the original ``shape_hw`` image, clipped to it."""
-    out = np.asarray(boxes, dtype=np.float32).copy()
-    out[:, [0, 2]] = (out[:, [0, 2]] - pad[0]) / ratio
-    out[:, [1, 3]] = (out[:, [1, 3]] - pad[1]) / ratio
-    out[:, [0, 2]] = out[:, [0, 2]].clip(0, shape_hw[1])
-    out[:, [1, 3]] = out[:, [1, 3]].clip(0, shape_hw[0])
-    return out
-
-
-def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """IoU of every box of ``a`` (N x 4, x1 y1 x2 y2) with every box of ``b`` (M x 4): N x M."""
-    area_a = (a[:, 2] - a[:, 0]).clamp(min=0) * (a[:, 3] - a[:, 1]).clamp(min=0)
-    area_b = (b[:, 2] - b[:, 0]).clamp(min=0) * (b[:, 3] - b[:, 1]).clamp(min=0)
-    top_left = torch.maximum(a[:, None, :2], b[None, :, :2])
-    bottom_right = torch.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = (bottom_right - top_left).clamp(min=0).prod(2)
-    return inter / (area_a[:, None] + area_b[None, :] - inter).clamp(min=1e-9)
-
-
-def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float, max_keep: int | None = None) -> torch.Tensor:
-    """Greedy non-maximum suppression: indices of the kept boxes, best score first.
-
-    A box is dropped when its IoU with a better-scoring kept box is above ``iou_threshold``. ``max_keep`` stops
-    after that many boxes (the same result as suppressing everything and truncating, but cheaper).
-    """
-    order = torch.argsort(scores, descending=True, stable=True)
-    keep: list[int] = []
-    limit = len(order) if max_keep is None else max_keep
-    while order.numel() and len(keep) < limit:
-        best = int(order[0])
-        keep.append(best)
-        if order.numel() == 1:
-            break
-        rest = order[1:]
-        overlap = box_iou(boxes[best : best + 1], boxes[rest])[0]
-        order = rest[overlap <= iou_threshold]
-    return torch.tensor(keep, dtype=torch.long, device=boxes.device)
-
-
-def batched_nms(
-    boxes: torch.Tensor,
-    scores: torch.Tensor,
-    class_ids: torch.Tensor,
-    iou_threshold: float,
-    max_keep: int | None = None,
-) -> torch.Tensor:
-    """:func:`nms` within each class only (boxes of different classes never suppress each other)."""
-    if boxes.numel() == 0:
-        return torch.zeros(0, dtype=torch.long, device=boxes.device)
-    # Shifting each class to its own far-away region makes cross-class IoU zero: one NMS pass does all classes.
-    span = (boxes.max() - boxes.min()).clamp(min=0) + 1
-    shifted = boxes + (class_ids.to(boxes.dtype) * span)[:, None]
-    return nms(shifted, scores, iou_threshold, max_keep)
-
-
-def _xywh_to_xyxy(xywh: torch.Tensor) -> torch.Tensor:
-    half = xywh[:, 2:4] / 2
-    return torch.cat((xywh[:, :2] - half, xywh[:, :2] + half), 1)
 
 
 def _class_ids(classes: Sequence[str | int] | None, names: Sequence[str], detector: str) -> list[int] | None:
@@ -290,7 +198,7 @@ class YOLOv5Detector(Detector):
         """Decoded rows ``(cx, cy, w, h, objectness, class scores...)`` -> kept boxes, scores, class ids."""
         rows = rows[rows[:, 4] > self.confidence]
         class_scores = rows[:, 5:] * rows[:, 4:5]  # YOLOv5's confidence: objectness x class probability
-        boxes = _xywh_to_xyxy(rows[:, :4])
+        boxes = xywh_to_xyxy(rows[:, :4])
         if self.multi_label:
             box_index, class_ids = (class_scores > self.confidence).nonzero(as_tuple=True)
             boxes, scores = boxes[box_index], class_scores[box_index, class_ids]
@@ -484,50 +392,3 @@ def load_detector(
     if kind == "ultralytics":
         return UltralyticsDetector(path, confidence, iou, classes, device, image_size)
     return YOLOv5Detector(path, confidence, iou, classes, device, image_size, meta=_meta_beside(path))
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# drawing
-# ----------------------------------------------------------------------------------------------------------------
-
-_PALETTE = [
-    (255, 56, 56), (72, 249, 10), (255, 157, 151), (255, 112, 31), (255, 178, 29), (207, 210, 49),
-    (146, 204, 23), (61, 219, 134), (26, 147, 52), (0, 212, 187), (44, 153, 168), (0, 194, 255),
-    (52, 69, 147), (100, 115, 255), (0, 24, 236), (132, 56, 255), (82, 0, 133), (203, 56, 255),
-]  # fmt: skip
-
-
-def class_color(class_id: int) -> tuple[int, int, int]:
-    """A fixed colour per class id."""
-    return _PALETTE[int(class_id) % len(_PALETTE)]
-
-
-def label_font(size: int) -> ImageFont.ImageFont:
-    """Pillow's default font at ``size`` pixels (one fixed bitmap size on old Pillow)."""
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:  # Pillow < 10.1 has one bitmap size
-        return ImageFont.load_default()
-
-
-def draw_detections(image: np.ndarray, detections: Detections, line_width: int | None = None) -> np.ndarray:
-    """An RGB uint8 copy of ``image`` (gray or RGB) with each box, its class name and score drawn on it."""
-    canvas = Image.fromarray(_check_image(image).copy())
-    draw = ImageDraw.Draw(canvas)
-    w, h = canvas.size
-    width = line_width or max(1, round((w + h) / 600))
-    font = label_font(max(10, round((w + h) / 90)))
-    for box, score, cls in zip(detections.boxes, detections.scores, detections.class_ids):
-        x1, y1, x2, y2 = (float(v) for v in box)
-        color = class_color(int(cls))
-        draw.rectangle((x1, y1, x2, y2), outline=color, width=width)
-        name = detections.names[int(cls)] if 0 <= int(cls) < len(detections.names) else str(int(cls))
-        label = f"{name} {float(score):.2f}"
-        left, top, right, bottom = draw.textbbox((0, 0), label, font=font)
-        tw, th = right - left, bottom - top + 2
-        ty = y1 - th - 1 if y1 - th - 1 >= 0 else y1 + 1  # above the box unless that leaves the image
-        tx = max(0.0, min(x1, w - tw - 4))  # and inside the image at the right edge
-        draw.rectangle((tx, ty, tx + tw + 3, ty + th + 1), fill=color)
-        bright = 0.299 * color[0] + 0.587 * color[1] + 0.114 * color[2] > 150
-        draw.text((tx + 2 - left, ty - top), label, fill=(0, 0, 0) if bright else (255, 255, 255), font=font)
-    return np.asarray(canvas, dtype=np.uint8).copy()

@@ -40,6 +40,7 @@ from ..config import parse_size, split_list
 from ..malloc_tuning import allocator_env, malloc_tuned
 from ..nn.checkpoint import load_model
 from ..nn.model import LRCFuse, count_parameters
+from ..reporting import write_json
 from .backends import BACKEND_NAMES, create_backend
 
 BLOCKS = ("llrr_vi", "llrr_ir", "fusion", "cfpm", "decoder")
@@ -340,10 +341,7 @@ def cmd_bench(cfg: dict[str, Any]) -> int:
     print()
     print(format_report(result))
     if b["json"]:
-        path = Path(b["json"])
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(result, indent=2), encoding="utf-8")
-        print(f"wrote {path}")
+        print(f"wrote {write_json(b['json'], result)}")
     return 0
 
 

@@ -10,7 +10,6 @@ folders, records each failure in a report and goes on.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -24,6 +23,7 @@ from ..images.pairing import find_pairs
 from ..images.preprocess import InputError, describe_error, finish, load_homography, prepare_pair, read_image
 from ..nn.checkpoint import load_pretrained
 from ..nn.model import LRCFuse
+from ..reporting import write_json
 from .backends import Backend, TorchBackend
 
 
@@ -131,6 +131,5 @@ def fuse_folders(
             )
         except Exception as exc:  # a batch job records any failure of one pair and goes on
             report.failed.append({"name": pair.name, "error": describe_error(exc)})
-    with open(out_dir / "report.json", "w", encoding="utf-8") as f:
-        json.dump(report.to_dict(), f, indent=2)
+    write_json(out_dir / "report.json", report.to_dict())
     return report

@@ -13,7 +13,6 @@ on; messages left without a partner are counted by reason.
 
 from __future__ import annotations
 
-import json
 import statistics
 import sys
 import time
@@ -26,6 +25,7 @@ import yaml
 
 from ..images.preprocess import describe_error
 from ..inference.fuser import Fuser
+from ..reporting import write_json
 from .image_msg import RGB_ENCODINGS, THERMAL_ENCODINGS, fill_image_msg, image_msg_to_array, stamp_to_seconds
 from .stamp_sync import ApproximateTimeSync
 
@@ -270,8 +270,7 @@ def cmd_fuse_bag(cfg: dict[str, Any]) -> int:
     )
     print(summary(report))
     if b["report"]:
-        Path(b["report"]).parent.mkdir(parents=True, exist_ok=True)
-        Path(b["report"]).write_text(json.dumps(report, indent=2), encoding="utf-8")
+        write_json(b["report"], report)
         print(f"report: {b['report']}")
     if report["failed"]:
         print(f"{len(report['failed'])} FAILED:", file=sys.stderr)

@@ -1,1 +1,2 @@
-"""Training LRCFuse: patch batches from paired folders (``data``) and the resumable training loop (``trainer``)."""
+"""Training LRCFuse: patch batches from paired folders (``data``), the resumable training loop (``trainer``) and
+its loss log and curves (``loss_log``)."""

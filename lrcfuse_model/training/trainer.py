@@ -5,7 +5,7 @@ A run writes to ``train.out``:
 * ``last.pt``: checkpoint (model, optimizer, scheduler, step, RNG states, config), every
   ``save_every`` steps, at the end, when the wall-time budget runs out, and on Ctrl-C / SIGTERM;
 * ``loss.csv``: every loss term (raw) and the weighted total, every ``log_every`` steps;
-* ``loss_curves.png``: one panel per term, like Fig. 17 of the LRCFuse paper;
+* ``loss_curves.png``: one panel per term, like Fig. 17 of the LRCFuse paper (both: :mod:`.loss_log`);
 * ``weights.pt``: the trained model as a weights file (what ``lrcfuse fuse --weights`` reads).
 
 ``--resume PATH`` (or ``auto``) restores all of it, and because each batch is a pure function of
@@ -15,7 +15,6 @@ the same weights as 2N steps in one go.
 
 from __future__ import annotations
 
-import csv
 import logging
 import math
 import pickle
@@ -31,13 +30,12 @@ import torch
 from tqdm import tqdm
 
 from ..nn.checkpoint import save_weights
-from ..nn.loss import TERMS, FusionLoss
+from ..nn.loss import FusionLoss
 from ..nn.model import LRCFuse, count_parameters
 from .data import PatchSampler, collect_pairs
+from .loss_log import LossLog, plot_loss_curves
 
 log = logging.getLogger(__name__)
-
-CSV_FIELDS = ["step", "total", *TERMS, "lr", "elapsed_s"]
 
 
 def _rng_state() -> dict[str, Any]:
@@ -65,35 +63,6 @@ def _lr_lambda(schedule: str, steps: int):
     raise ValueError(f"train.lr_schedule must be 'constant' or 'cosine', got {schedule!r}")
 
 
-def plot_loss_curves(csv_path: str | Path, png_path: str | Path) -> Path | None:
-    """One panel per loss term (raw value) and the weighted total against the step."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = list(csv.DictReader(open(csv_path, encoding="utf-8")))
-    if not rows:
-        return None
-    steps = np.array([int(r["step"]) for r in rows])
-    names = ["total", *TERMS]
-    fig, axes = plt.subplots(2, 3, figsize=(13, 7), constrained_layout=True)
-    for ax, name in zip(axes.flat, names):
-        values = np.array([float(r[name]) for r in rows])
-        ax.plot(steps, values, lw=0.8, alpha=0.35, color="tab:blue")
-        if len(values) >= 10:  # a moving average makes the trend readable through batch noise
-            k = max(len(values) // 25, 3)
-            smooth = np.convolve(values, np.ones(k) / k, mode="valid")
-            ax.plot(steps[k - 1 :], smooth, lw=1.6, color="tab:red")
-        ax.set_title(name if name == "total" else f"L_{name}")
-        ax.set_xlabel("step")
-        ax.grid(alpha=0.3)
-    fig.suptitle(f"LRCFuse training losses ({csv_path})")
-    fig.savefig(png_path, dpi=110)
-    plt.close(fig)
-    return Path(png_path)
-
-
 class Trainer:
     """Builds model, loss, data and optimizer from a resolved config and runs the loop."""
 
@@ -119,6 +88,7 @@ class Trainer:
         self.sampler = sampler
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=t["lr"])
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, _lr_lambda(t["lr_schedule"], t["steps"]))
+        self.loss_log = LossLog(self.out / "loss.csv")
         self.step = 0
         self.elapsed = 0.0
         self._stop_signal: int | None = None
@@ -171,19 +141,8 @@ class Trainer:
         _set_rng_state({**blob["rng"], "torch": blob["rng"]["torch"].cpu()})
         self.step = int(blob["step"])
         self.elapsed = float(blob.get("elapsed_s", 0.0))
-        self._truncate_log()
+        self.loss_log.truncate(self.step)  # rows after the checkpoint will be written again
         log.info("resumed from %s at step %d", path, self.step)
-
-    def _truncate_log(self) -> None:
-        """Drop log rows written after the checkpoint (they will be written again)."""
-        csv_path = self.out / "loss.csv"
-        if not csv_path.is_file():
-            return
-        rows = [r for r in csv.DictReader(open(csv_path, encoding="utf-8")) if int(r["step"]) <= self.step]
-        with open(csv_path, "w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=CSV_FIELDS)
-            writer.writeheader()
-            writer.writerows(rows)
 
     # -- the loop --------------------------------------------------------------------------
     def _on_signal(self, signum, frame) -> None:  # noqa: ARG002 - signal handler signature
@@ -212,18 +171,38 @@ class Trainer:
 
     def run(self, show_progress: bool = True) -> dict[str, Any]:
         """Train until ``train.steps`` or the time budget; returns a summary dict."""
-        t = self.cfg["train"]
         self.out.mkdir(parents=True, exist_ok=True)
-        if t["resume"]:
-            path = self.checkpoint_path() if t["resume"] == "auto" else Path(t["resume"])
-            if t["resume"] != "auto" or path.is_file():
+        self._resume()
+        stop_reason = self._loop(show_progress)
+        weights = self._save_weights()
+        png = plot_loss_curves(self.loss_log.path, self.out / "loss_curves.png")
+        summary = {
+            "step": self.step,
+            "stopped_by": stop_reason,
+            "elapsed_s": round(self.elapsed, 1),
+            "checkpoint": str(self.checkpoint_path()),
+            "weights": str(weights),
+            "loss_csv": str(self.loss_log.path),
+            "loss_png": str(png) if png else None,
+            "parameters": count_parameters(self.model),
+            "training_pairs": len(self.sampler),
+        }
+        log.info("training stopped (%s) at step %d after %.0f s", stop_reason, self.step, self.elapsed)
+        return summary
+
+    def _resume(self) -> None:
+        """``train.resume``: a checkpoint path, or ``auto`` (``last.pt`` of this run, when there is one)."""
+        resume = self.cfg["train"]["resume"]
+        if resume:
+            path = self.checkpoint_path() if resume == "auto" else Path(resume)
+            if resume != "auto" or path.is_file():
                 self.load_checkpoint(path)
-        csv_path = self.out / "loss.csv"
-        new_log = not csv_path.is_file()
-        log_file = open(csv_path, "a", newline="", encoding="utf-8")
-        writer = csv.DictWriter(log_file, fieldnames=CSV_FIELDS)
-        if new_log:
-            writer.writeheader()
+
+    def _loop(self, show_progress: bool) -> str:
+        """Train steps until ``train.steps``, a stop signal or the time budget, logging and checkpointing on the way;
+        the checkpoint is saved when the loop ends, however it ends. Returns why it stopped."""
+        t = self.cfg["train"]
+        self.loss_log.open()
         budget_s = t["time_budget"] * 60.0
         started, elapsed0 = time.monotonic(), self.elapsed
         old_handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -242,32 +221,34 @@ class Trainer:
                 self.elapsed = elapsed0 + time.monotonic() - started
                 bar.update(1)
                 if self.step % t["log_every"] == 0 or self.step == t["steps"]:
-                    writer.writerow(
-                        {
-                            "step": self.step,
-                            "total": f"{total:.6g}",
-                            **{k: f"{v:.6g}" for k, v in terms.items()},
-                            "lr": f"{self.scheduler.get_last_lr()[0]:.3g}",
-                            "elapsed_s": f"{self.elapsed:.1f}",
-                        }
-                    )
-                    log_file.flush()
+                    self.loss_log.write(self.step, total, terms, self.scheduler.get_last_lr()[0], self.elapsed)
                     bar.set_postfix(loss=f"{total:.4f}")
                 if self.step % t["save_every"] == 0:
                     self.save_checkpoint()
-                if self._stop_signal is not None:
-                    stop_reason = signal.Signals(self._stop_signal).name
-                    break
-                if budget_s and self.elapsed - elapsed0 >= budget_s:
-                    stop_reason = "time_budget"
+                reason = self._stop_reason(budget_s, elapsed0)
+                if reason:
+                    stop_reason = reason
                     break
         finally:
             bar.close()
-            log_file.close()
+            self.loss_log.close()
             for s, h in old_handlers.items():
                 signal.signal(s, h)
             self.save_checkpoint()
-        weights = save_weights(
+        return stop_reason
+
+    def _stop_reason(self, budget_s: float, elapsed0: float) -> str | None:
+        """Why to stop now: the name of a caught signal, ``time_budget`` when it is spent, else ``None``."""
+        if self._stop_signal is not None:
+            return signal.Signals(self._stop_signal).name
+        if budget_s and self.elapsed - elapsed0 >= budget_s:
+            return "time_budget"
+        return None
+
+    def _save_weights(self) -> Path:
+        """``weights.pt``: the trained model as a weights file, with what it was trained on."""
+        t = self.cfg["train"]
+        return save_weights(
             self.model,
             self.out / "weights.pt",
             meta={
@@ -281,17 +262,3 @@ class Trainer:
                 "lr": t["lr"],
             },
         )
-        png = plot_loss_curves(csv_path, self.out / "loss_curves.png")
-        summary = {
-            "step": self.step,
-            "stopped_by": stop_reason,
-            "elapsed_s": round(self.elapsed, 1),
-            "checkpoint": str(self.checkpoint_path()),
-            "weights": str(weights),
-            "loss_csv": str(csv_path),
-            "loss_png": str(png) if png else None,
-            "parameters": count_parameters(self.model),
-            "training_pairs": len(self.sampler),
-        }
-        log.info("training stopped (%s) at step %d after %.0f s", stop_reason, self.step, self.elapsed)
-        return summary

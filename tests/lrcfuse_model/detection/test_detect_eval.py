@@ -1,4 +1,4 @@
-"""lrcfuse_model.detection.detect_eval: COCO mAP with the real COCOeval, labels, inputs, the CLI on real MSRS pairs."""
+"""lrcfuse_model.detection (detect-eval): COCO mAP with the real COCOeval, labels, inputs, the CLI on MSRS pairs."""
 
 from __future__ import annotations
 
@@ -13,18 +13,11 @@ from PIL import Image
 
 from lrcfuse_model.cli import main
 from lrcfuse_model.config import ConfigError
-from lrcfuse_model.detection.detect_eval import (
-    GroundTruth,
-    coco_ap,
-    export_yolo_datasets,
-    make_input,
-    map_classes,
-    parse_inputs,
-    read_classes,
-    read_yolo_labels,
-    resolve_labelled_datasets,
-)
+from lrcfuse_model.detection.coco import GroundTruth, coco_ap
 from lrcfuse_model.detection.detectors import Detections
+from lrcfuse_model.detection.inputs import make_input, parse_inputs
+from lrcfuse_model.detection.labels import map_classes, read_classes, read_yolo_labels, resolve_labelled_datasets
+from lrcfuse_model.detection.yolo_export import export_yolo_datasets
 from lrcfuse_model.images.preprocess import InputError
 
 NAMES = ["person", "bicycle", "car"]

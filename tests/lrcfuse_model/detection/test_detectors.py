@@ -1,4 +1,4 @@
-"""lrcfuse_model.detection.detectors: NMS, letterbox, the real YOLOv5n on MSRS, format detection, errors, drawing."""
+"""lrcfuse_model.detection.detectors, boxes and drawing: NMS, letterbox, the real YOLOv5n on MSRS, formats, drawing."""
 
 from __future__ import annotations
 
@@ -11,20 +11,15 @@ import numpy as np
 import pytest
 import torch
 
+from lrcfuse_model.detection.boxes import batched_nms, box_iou, letterbox, nms, scale_boxes
 from lrcfuse_model.detection.detectors import (
     Detections,
     UltralyticsDetector,
     YOLOv5Detector,
-    batched_nms,
-    box_iou,
-    class_color,
     detector_format,
-    draw_detections,
-    letterbox,
     load_detector,
-    nms,
-    scale_boxes,
 )
+from lrcfuse_model.detection.drawing import class_color, draw_detections
 from lrcfuse_model.images.preprocess import InputError, read_image
 
 HAS_ULTRALYTICS = importlib.util.find_spec("ultralytics") is not None

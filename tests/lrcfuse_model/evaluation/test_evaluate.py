@@ -1,4 +1,4 @@
-"""lrcfuse_model.evaluation.evaluate and ``lrcfuse eval``: metrics per image, failures, summaries, ranks, figures."""
+"""lrcfuse_model.evaluation and ``lrcfuse eval``: methods, metrics per image, failures, summaries, ranks, the report."""
 
 from __future__ import annotations
 
@@ -14,18 +14,12 @@ from PIL import Image
 
 from lrcfuse_model.cli import main
 from lrcfuse_model.config import ConfigError
-from lrcfuse_model.evaluation.evaluate import (
-    ALL_METHODS,
-    choose_zoom_box,
-    evaluate,
-    make_grid,
-    parse_methods,
-    rank_table,
-    resolve_datasets,
-    summarise,
-    summary_markdown,
-)
+from lrcfuse_model.evaluation.evaluate import evaluate
+from lrcfuse_model.evaluation.methods import parse_methods, resolve_datasets
 from lrcfuse_model.evaluation.metrics import METRIC_KEYS
+from lrcfuse_model.evaluation.report import summary_markdown
+from lrcfuse_model.evaluation.scoring import ALL_METHODS
+from lrcfuse_model.evaluation.summary import rank_table, summarise
 
 # VIF needs at least 41 pixels on each side: the 40 x 48 tiny_dataset is just too small for the metrics.
 SIZE = (48, 56)
@@ -223,23 +217,6 @@ def test_corrupt_image_is_reported_and_skipped(eval_dataset, tmp_path):
     assert "not a readable image" in failed[(ALL_METHODS, "p1")]
     assert "no thermal partner" in failed[(ALL_METHODS, "extra")]
     assert len(_read_csv(tmp_path / "out" / "failures.csv")) == 2
-
-
-def test_zoom_box_finds_hot_target_and_grid(tmp_path):
-    rng = np.random.default_rng(0)
-    ir = rng.integers(40, 60, (120, 160), dtype=np.uint8)
-    ir[70:82, 110:118] = 250  # a hot target
-    x, y, w, h = choose_zoom_box(ir)
-    assert w == h == 24
-    assert x <= 110 and x + w >= 118 and y <= 70 and y + h >= 82
-    assert 0 <= x <= 160 - w and 0 <= y <= 120 - h
-    vi = np.dstack([ir] * 3)
-    row = {"name": "t", "ir": ir, "vi": vi, "fused": {"a": ir}}
-    path = make_grid([row], ["a", "b"], tmp_path / "grid.png", zoom_box=[0.1, 0.1, 0.2, 0.2])
-    with Image.open(path) as im:
-        assert im.size[0] > im.size[1] > 100
-    with pytest.raises(ConfigError, match="zoom_box"):
-        make_grid([row], ["a"], tmp_path / "g2.png", zoom_box=[0.5, 0.5])
 
 
 def test_average_reproduces_golden_tno42(shared_data, tmp_path):

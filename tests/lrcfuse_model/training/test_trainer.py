@@ -12,7 +12,8 @@ from PIL import Image
 
 from lrcfuse_model import count_parameters, load_model
 from lrcfuse_model.config import resolve
-from lrcfuse_model.training.trainer import CSV_FIELDS, Trainer
+from lrcfuse_model.training.loss_log import CSV_FIELDS
+from lrcfuse_model.training.trainer import Trainer
 
 N = 3  # steps before the interruption; the full run has 2N
 
