@@ -20,7 +20,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from ._moved import MOVED
+from ._moved import MOVED as _MOVED
 from ._moved import install as _install_moved_modules
 
 __version__ = "0.1.0"
@@ -70,7 +70,7 @@ def __getattr__(name: str) -> Any:
         value = getattr(importlib.import_module(home), name)
         globals()[name] = value  # once: later lookups do not come here
         return value
-    if name in MOVED:  # `lrcfuse_model.metrics` without importing it first, as before: the old path, with its warning
+    if name in _MOVED:  # `lrcfuse_model.metrics` used without importing it first: the old path, with its warning
         return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 

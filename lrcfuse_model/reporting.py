@@ -239,7 +239,10 @@ def _rgb(img: np.ndarray) -> Image.Image:
 
 
 def add_zoom(
-    img: np.ndarray, box: tuple[int, int, int, int], color=(255, 0, 0), scale: float | None = None
+    img: np.ndarray,
+    box: tuple[int, int, int, int],
+    color: tuple[int, int, int] = (255, 0, 0),
+    scale: float | None = None,
 ) -> np.ndarray:
     """RGB copy of ``img`` with ``box`` drawn on it and the box's crop, enlarged (nearest neighbour) to about 40 %
     of the image width, pasted in the corner farthest from the box."""

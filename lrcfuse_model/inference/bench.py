@@ -36,11 +36,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..config import parse_size, split_list
 from ..malloc_tuning import allocator_env, malloc_tuned
 from ..nn.checkpoint import load_model
 from ..nn.model import LRCFuse, count_parameters
-from ..reporting import write_json
 from .backends import BACKEND_NAMES, create_backend
 
 BLOCKS = ("llrr_vi", "llrr_ir", "fusion", "cfpm", "decoder")
@@ -327,6 +325,10 @@ def format_report(result: Mapping[str, Any]) -> str:
 
 def cmd_bench(cfg: dict[str, Any]) -> int:
     """``lrcfuse bench``: run :func:`run_bench` with the ``bench`` config section, print, optionally write JSON."""
+    # Here, not at the top: the worker processes (python -m ...bench --worker) measure their own peak memory.
+    from ..config import parse_size, split_list
+    from ..reporting import write_json
+
     b = cfg["bench"]
     sizes = [parse_size(s) for s in split_list(b["sizes"])]
     backends = split_list(b["backends"])
