@@ -58,7 +58,7 @@ def _add_section_options(parser: argparse.ArgumentParser, defaults: dict[str, An
         for key, value in defaults[section].items():
             flag = key.replace("_", "-")
             if flag in seen:
-                flag = f"{section}-{flag}"
+                flag = f"{section.replace('_', '-')}-{flag}"
             seen[flag] = section
             dest = f"{section}.{key}"
             help_text = comments.get((section, key), "")
@@ -106,7 +106,7 @@ def cmd_fuse(cfg: dict[str, Any], args: argparse.Namespace) -> int:
         if not f[key]:
             raise ConfigError(f"lrcfuse fuse needs --{key} (fuse.{key})")
     _threads(f["threads"])
-    backend = create_backend(f["backend"], f["weights"] or None, f["device"], threads=f["threads"])
+    backend = create_backend(f["backend"], f["weights"] or f["model"], f["device"], threads=f["threads"])
     fuser = Fuser(data_cfg=cfg["data"], backend=backend)
     ir, vi, out = Path(f["ir"]), Path(f["vi"]), Path(f["out"])
     if ir.is_file() and vi.is_file():  # a single pair: --out is the output file
@@ -200,8 +200,9 @@ COMMANDS: dict[str, tuple[Callable[[dict, argparse.Namespace], int], Sequence[st
     ),
     "train": (
         cmd_train,
-        ("train", "model", "loss", "data"),
-        "train LRCFuse on paired folders (--data DIR ..., each with ir/ and vi/); resumes with --resume",
+        ("train", "model", "rt_model", "loss", "data"),
+        "train LRCFuse (or LRCFuse-RT: --architecture lrcfuse-rt) on paired folders (--data DIR ..., each with "
+        "ir/ and vi/); resumes with --resume",
     ),
     "eval": (
         cmd_eval,

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from ..config import ConfigError
+from ..evaluation.methods import fusers_for
 from ..images.pairing import Pair, dataset_pairs
 from ..images.preprocess import InputError, describe_error, read_image
 from ..reporting import spaced_indices, write_json
@@ -80,7 +81,7 @@ class Experiment:
     detector: Detector
     classes: dict[int, str]
     to_dataset: dict[int, int]
-    fuser: Callable[..., np.ndarray] | None
+    fuser: Callable[..., np.ndarray] | Mapping[str, Callable[..., np.ndarray]] | None
 
 
 def prepare_experiment(
@@ -96,7 +97,7 @@ def prepare_experiment(
     weights: str | Path = "",
     device: str = "cpu",
     data_cfg: Mapping[str, Any] | None = None,
-    fuser: Callable[..., np.ndarray] | None = None,
+    fuser: Callable[..., np.ndarray] | Mapping[str, Callable[..., np.ndarray]] | None = None,
 ) -> Experiment:
     """Resolve and check everything before anything runs, so that a wrong name fails at once: the datasets, the
     inputs (and their folders), the detector (loaded from weights, multi-label as YOLOv5 measures mAP) and the
@@ -115,10 +116,7 @@ def prepare_experiment(
     if hasattr(detector, "class_filter"):  # detect only the evaluated classes
         detector.class_filter = sorted(to_dataset)
     if any(i.kind == "ours" for i in input_list) and fuser is None:
-        from ..inference.fuser import Fuser
-        from ..nn.checkpoint import load_model
-
-        fuser = Fuser(load_model(weights or None, device), data_cfg, device)
+        fuser = fusers_for((i.method for i in input_list), weights, device, data_cfg)
     for i in input_list:
         if (
             i.kind == "folder"
@@ -264,7 +262,7 @@ def detect_eval(
     weights: str | Path = "",
     device: str = "cpu",
     data_cfg: Mapping[str, Any] | None = None,
-    fuser: Callable[..., np.ndarray] | None = None,
+    fuser: Callable[..., np.ndarray] | Mapping[str, Callable[..., np.ndarray]] | None = None,
     limit: int = 0,
     grid_images: int = 4,
     grid_confidence: float = 0.25,

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..config import ConfigError, split_list
-from ..evaluation.methods import Method, parse_methods
+from ..evaluation.methods import Method, fuser_of, parse_methods
 from ..images.pairing import IMAGE_SUFFIXES
 from ..images.preprocess import InputError, finish, prepare_pair, read_image
 
@@ -66,7 +66,7 @@ def make_input(
     ir: np.ndarray,
     vi: np.ndarray,
     *,
-    fuser: Callable[..., np.ndarray] | None = None,
+    fuser: Callable[..., np.ndarray] | Mapping[str, Callable[..., np.ndarray]] | None = None,
     data_cfg: Mapping[str, Any] | None = None,
     names: tuple[str, str] = ("thermal image", "visible image"),
     folder_image: Path | None = None,
@@ -82,9 +82,11 @@ def make_input(
             return vi
         return (np.clip(vi.astype(np.float32) / 65535.0, 0, 1) * 255 + 0.5).astype(np.uint8)
     if kind == "ours":
-        if fuser is None:
-            raise ValueError("input 'ours' needs a fuser (LRCFuse weights)")
-        return fuser(ir, vi, names=names)
+        name = inp if isinstance(inp, str) else inp.name
+        chosen = fuser_of(name, fuser)
+        if chosen is None:
+            raise ValueError(f"input {name!r} needs a fuser (LRCFuse weights)")
+        return chosen(ir, vi, names=names)
     if kind in ("average", "max"):
         pair = prepare_pair(ir, vi, data_cfg, names)
         fused_y = (pair.ir + pair.vi_y) / 2.0 if kind == "average" else np.maximum(pair.ir, pair.vi_y)

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..config import ConfigError
 from ..reporting import box_from_fractions, json_safe, write_json
-from .methods import Dataset, Method, parse_methods, resolve_datasets
+from .methods import Dataset, Method, fusers_for, parse_methods, resolve_datasets
 from .report import write_dataset_report, write_run_report
 from .scoring import run_dataset
 from .summary import summarise
@@ -51,7 +51,7 @@ def evaluate(
     weights: str | Path = "",
     device: str = "cpu",
     data_cfg: Mapping[str, Any] | None = None,
-    fuser: Callable[..., np.ndarray] | None = None,
+    fuser: Callable[..., np.ndarray] | Mapping[str, Callable[..., np.ndarray]] | None = None,
     limit: int = 0,
     grid_images: int = 4,
     grid_names: Sequence[str] = (),
@@ -88,10 +88,7 @@ def evaluate(
     if zoom_box and len(zoom_box):
         box_from_fractions(zoom_box, (100, 100))  # validate early
     if any(m.kind == "ours" for m in method_list) and fuser is None:
-        from ..inference.fuser import Fuser
-        from ..nn.checkpoint import load_model
-
-        fuser = Fuser(load_model(weights or None, device), data_cfg, device)
+        fuser = fusers_for(method_list, weights, device, data_cfg)
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

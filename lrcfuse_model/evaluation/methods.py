@@ -1,6 +1,7 @@
 """What ``lrcfuse eval`` evaluates: fusion methods and paired datasets, from the names given on the command line.
 
-Built in: ``ours`` (LRCFuse through :class:`~lrcfuse_model.inference.fuser.Fuser`), ``average`` and ``max``.
+Built in: ``ours`` (LRCFuse through :class:`~lrcfuse_model.inference.fuser.Fuser`: the shipped default model, or
+the weights given), ``ours-rt`` (the shipped LRCFuse-RT), ``average`` and ``max``.
 ``NAME=DIR`` reads another method's fused images from a folder, named like the dataset's pairs (any image
 extension). ``DIR`` may hold ``{dataset}`` (the dataset's name) and ``{data_root}``; a templated folder that does not
 exist for a dataset skips the method there with a note. ``lrrnet`` is short for
@@ -11,15 +12,27 @@ folders holding ``ir/`` and ``vi/``. ``lrcfuse detect-eval`` parses its fusion i
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..config import ConfigError, split_list
 
-__all__ = ["BUILTIN_METHODS", "FOLDER_ALIASES", "Dataset", "Method", "parse_methods", "resolve_datasets"]
+__all__ = [
+    "BUILTIN_METHODS",
+    "FOLDER_ALIASES",
+    "Dataset",
+    "Method",
+    "fuser_of",
+    "fusers_for",
+    "parse_methods",
+    "resolve_datasets",
+]
 
-BUILTIN_METHODS: tuple[str, ...] = ("ours", "average", "max")
+BUILTIN_METHODS: tuple[str, ...] = ("ours", "ours-rt", "average", "max")
+# Methods that run one of our shipped models (kind "ours"), and which: "" = the weights given, else the default.
+OUR_MODELS: dict[str, str] = {"ours": "", "ours-rt": "rt"}
 FOLDER_ALIASES: dict[str, str] = {"lrrnet": "{data_root}/reference_outputs/lrrnet_{dataset}"}
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
@@ -33,6 +46,7 @@ class Method:
     name: str
     kind: str
     folder: str = ""  # a folder template for kind "folder": may hold {dataset} and {data_root}
+    model: str = ""  # kind "ours": the shipped model's name ("" = the weights given, else the default model)
 
     @property
     def templated(self) -> bool:
@@ -72,6 +86,8 @@ def parse_methods(specs: str | Iterable[str]) -> list[Method]:
             if not folder:
                 raise ConfigError(f"method {item!r}: empty folder after '='")
             methods.append(Method(name, "folder", folder))
+        elif item in OUR_MODELS:
+            methods.append(Method(item, "ours", model=OUR_MODELS[item]))
         elif item in BUILTIN_METHODS:
             methods.append(Method(item, item))
         elif item in FOLDER_ALIASES:
@@ -83,6 +99,25 @@ def parse_methods(specs: str | Iterable[str]) -> list[Method]:
     if dupes:
         raise ConfigError(f"method name(s) given twice: {', '.join(dupes)}")
     return methods
+
+
+def fusers_for(
+    methods: Iterable[Any], weights: str | Path = "", device: str = "cpu", data_cfg: Mapping[str, Any] | None = None
+) -> dict[str, Callable[..., Any]]:
+    """A :class:`~lrcfuse_model.inference.fuser.Fuser` for each method of kind ``ours`` (by method name): ``ours``
+    runs ``weights`` (or the shipped default model), ``ours-rt`` the shipped LRCFuse-RT."""
+    from ..inference.fuser import Fuser
+    from ..nn.checkpoint import load_model
+
+    ours = [m for m in methods if m is not None and m.kind == "ours"]
+    return {m.name: Fuser(load_model(m.model or weights or None, device), data_cfg, device) for m in ours}
+
+
+def fuser_of(
+    name: str, fuser: Callable[..., Any] | Mapping[str, Callable[..., Any]] | None
+) -> Callable[..., Any] | None:
+    """The fuser of method ``name``: ``fuser`` is one callable for every ``ours`` method, or one per method name."""
+    return fuser.get(name) if isinstance(fuser, Mapping) else fuser
 
 
 @dataclass(frozen=True)

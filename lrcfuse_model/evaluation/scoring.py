@@ -34,7 +34,7 @@ from ..images.preprocess import (
     visible_to_float,
 )
 from ..reporting import spaced_indices
-from .methods import Dataset, Method
+from .methods import Dataset, Method, fuser_of
 from .metrics import compute_all
 
 __all__ = ["ALL_METHODS", "DatasetRun", "fused_gray", "read_sources", "run_dataset", "source_gray"]
@@ -118,7 +118,7 @@ def _methods_here(
     run: DatasetRun,
     methods: Sequence[Method],
     data_root: str | Path,
-    fuser: Callable[..., np.ndarray] | None,
+    fuser: Callable[..., np.ndarray] | Mapping[str, Callable[..., np.ndarray]] | None,
 ) -> dict[str, dict[str, list[Path]]]:
     """Put the methods that run on ``run.dataset`` into ``run.methods`` and return the images of each folder method.
 
@@ -135,8 +135,8 @@ def _methods_here(
                     continue
                 raise ConfigError(f"method {m.name}: folder {folder} does not exist")
             folders[m.name] = _folder_images(folder)
-        elif m.kind == "ours" and fuser is None:
-            raise ValueError("method 'ours' needs a fuser (weights)")
+        elif m.kind == "ours" and fuser_of(m.name, fuser) is None:
+            raise ValueError(f"method {m.name!r} needs a fuser (weights)")
         run.methods.append(m)
     return folders
 
@@ -172,7 +172,7 @@ def _method_output(
     m: Method,
     pair: Pair,
     sources: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-    fuser: Callable[..., np.ndarray] | None,
+    fuser: Callable[..., np.ndarray] | Mapping[str, Callable[..., np.ndarray]] | None,
     folder_images: Mapping[str, list[Path]] | None,
     folder: Path | None,
 ) -> tuple[np.ndarray, np.ndarray, float]:
@@ -188,7 +188,7 @@ def _method_output(
         return fused, fused_gray(fused, str(files[0])), math.nan
     if m.kind == "ours":
         t0 = time.perf_counter()
-        fused = fuser(ir, vi, names=(str(pair.ir), str(pair.vi)))  # type: ignore[misc]
+        fused = fuser_of(m.name, fuser)(ir, vi, names=(str(pair.ir), str(pair.vi)))  # type: ignore[misc]
         seconds = time.perf_counter() - t0
         return fused, fused_gray(fused), seconds
     t0 = time.perf_counter()
@@ -204,7 +204,7 @@ def run_dataset(
     methods: Sequence[Method],
     *,
     data_root: str | Path = "../shared/data",
-    fuser: Callable[..., np.ndarray] | None = None,
+    fuser: Callable[..., np.ndarray] | Mapping[str, Callable[..., np.ndarray]] | None = None,
     data_cfg: Mapping[str, Any] | None = None,
     limit: int = 0,
     grid_images: int = 4,
@@ -215,7 +215,8 @@ def run_dataset(
 ) -> DatasetRun:
     """Every method on every pair of ``dataset``: per-image metric rows, failures, notes and the grid images.
 
-    ``fuser`` (``fuser(ir, vi, names=...) -> fused``) is needed when ``ours`` is among ``methods``.
+    ``fuser`` (``fuser(ir, vi, names=...) -> fused``, or one per method name) is needed when a method of kind
+    ``ours`` (``ours``, ``ours-rt``) is among ``methods``.
     ``save_fused``: a folder; fused images of the computed methods go to ``save_fused/<method>/<pair>.png``.
     """
     from tqdm import tqdm
@@ -237,7 +238,7 @@ def run_dataset(
     if missing_grid:
         run.notes.append(f"{dataset.name}: grid images not among the pairs: {', '.join(missing_grid)}")
         log(run.notes[-1])
-    warmed = False
+    warmed: set[str] = set()
 
     def fail(method: str, image: str, error: str) -> None:
         run.failures.append(_failure(dataset.name, method, image, error))
@@ -257,9 +258,9 @@ def run_dataset(
             run.grid.append(grid_row)
         for m in run.methods:
             try:
-                if m.kind == "ours" and not warmed:
-                    warmed = True
-                    _warm_up(fuser, ir, vi)  # type: ignore[arg-type]
+                if m.kind == "ours" and m.name not in warmed:
+                    warmed.add(m.name)
+                    _warm_up(fuser_of(m.name, fuser), ir, vi)  # type: ignore[arg-type]
                 folder = m.folder_for(dataset.name, data_root) if m.kind == "folder" else None
                 fused, gray, seconds = _method_output(m, pair, sources, fuser, folders.get(m.name), folder)
                 if gray.shape != ir_g.shape:

@@ -128,18 +128,14 @@ class OnnxRuntimeBackend(Backend):
                     f"pip install onnxruntime-gpu (available here: {ort.get_available_providers()})"
                 )
             providers = [("CUDAExecutionProvider", {"device_id": index}), "CPUExecutionProvider"]
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # One frame at a time: all cores on each operator; no inter-op pool to compete with it.
-        options.intra_op_num_threads = threads or os.cpu_count() or 1
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        # ORT's NCHWc layout pass converts every conv's 128-channel input/output between layouts,
-        # because the reflect Pads and the element-wise ops between the convs stay in NCHW: on this
-        # network the conversions cost more than the blocked convs gain (9% more CPU time measured).
-        self.session = ort.InferenceSession(
-            str(self.onnx_path), options, providers=providers, disabled_optimizers=list(ORT_DISABLED_OPTIMIZERS)
-        )
+        self.threads = threads or os.cpu_count() or 1
+        self.session = self._session(ort, providers)
+        # threads=0 means "what suits this network": an export may say it runs best on fewer cores
+        # (LRCFuse-RT: its operators are too small to share, see nn/rt_model.py).
+        hint = self.session.get_modelmeta().custom_metadata_map.get("lrcfuse.cpu_threads", "")
+        if not threads and self.device == "cpu" and hint.isdigit() and 0 < int(hint) < self.threads:
+            self.threads = int(hint)
+            self.session = self._session(ort, providers)
         names = ([i.name for i in self.session.get_inputs()], [o.name for o in self.session.get_outputs()])
         if names != (["ir", "vi"], ["fused"]):
             raise ValueError(
@@ -147,6 +143,20 @@ class OnnxRuntimeBackend(Backend):
                 f"got inputs {names[0]} and outputs {names[1]}"
             )
         self.providers = self.session.get_providers()
+
+    def _session(self, ort: Any, providers: list[Any]) -> Any:
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # One frame at a time: the threads on each operator; no inter-op pool to compete with it.
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        # ORT's NCHWc layout pass converts every conv's 128-channel input/output between layouts,
+        # because the reflect Pads and the element-wise ops between the convs stay in NCHW: on this
+        # network the conversions cost more than the blocked convs gain (9% more CPU time measured).
+        return ort.InferenceSession(
+            str(self.onnx_path), options, providers=providers, disabled_optimizers=list(ORT_DISABLED_OPTIMIZERS)
+        )
 
     def fuse(self, ir: np.ndarray, vi_y: np.ndarray) -> np.ndarray:
         ir_in, vi_in = _network_inputs(ir, vi_y)

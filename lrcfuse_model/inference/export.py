@@ -37,8 +37,9 @@ import numpy as np
 import torch
 
 from ..config import load_defaults, parse_size
-from ..nn.checkpoint import DEFAULT_WEIGHTS, load_model
+from ..nn.checkpoint import load_model, resolve_weights
 from ..nn.model import LRCFuse
+from ..nn.rt_model import LRCFuseRT
 from .runtimes import _cuda_index, _import_tensorrt
 
 ONNX_OPSET = 18
@@ -217,7 +218,7 @@ def transposed_convs_as_convs(proto: Any) -> int:
     return rewritten
 
 
-def export_onnx(model: LRCFuse, path: str | Path, opset: int = ONNX_OPSET) -> Path:
+def export_onnx(model: LRCFuse | LRCFuseRT, path: str | Path, opset: int = ONNX_OPSET) -> Path:
     """Write ``model`` as ONNX with dynamic H and W to ``path`` and check it with ``onnx.checker``."""
     import onnx
     from torch.export import Dim
@@ -245,6 +246,11 @@ def export_onnx(model: LRCFuse, path: str | Path, opset: int = ONNX_OPSET) -> Pa
         split_single_output_convs(proto)
         transposed_convs_as_convs(proto)
         proto.graph.doc_string = "LRCFuse infrared + visible fusion: ir, vi, fused are 1x1xHxW in [0,1]"
+        # What the runtime should know about the network: ONNX Runtime reads the CPU thread count.
+        hints = {"lrcfuse.architecture": getattr(model, "architecture", "lrcfuse")}
+        if getattr(model, "cpu_threads", 0):
+            hints["lrcfuse.cpu_threads"] = str(model.cpu_threads)
+        onnx.helper.set_model_props(proto, hints)
         onnx.checker.check_model(proto, full_check=True)
         onnx.save_model(proto, str(tmp))
 
@@ -267,11 +273,9 @@ def cached_onnx(
     opset: int = ONNX_OPSET,
     log: Callable[[str], None] | None = None,
 ) -> Path:
-    """The ONNX export of a weights file (``None``: the shipped weights), exported on first use."""
+    """The ONNX export of a weights file or shipped model name (``None``: ``default``), exported on first use."""
     log = log or _LOG.info
-    weights_path = Path(weights) if weights else DEFAULT_WEIGHTS
-    if not weights_path.is_file():
-        raise FileNotFoundError(f"LRCFuse weight file {weights_path} does not exist")
+    weights_path = resolve_weights(weights)
     key = hashlib.sha256(f"{file_sha256(weights_path)}|opset{opset}|format{EXPORT_FORMAT}".encode()).hexdigest()
     path = Path(cache_dir or default_cache_dir()) / "onnx" / f"lrcfuse-{key[:16]}.onnx"
     if path.is_file():

@@ -92,10 +92,11 @@ def cmd_export(cfg: dict[str, Any]) -> int:
         raise ConfigError(f"export.format must be 'onnx' or 'engine', got {e['format']!r}")
     shapes = profile_shapes(e)
     _check_profile(shapes)
-    weights = e["weights"] or None
+    weights = e["weights"] or e["model"] or None
     if weights and Path(weights).suffix.lower() == ".onnx":
-        raise ConfigError("export.weights must be LRCFuse PyTorch weights (.pt); the ONNX model is made from them")
+        raise ConfigError("export.model must be LRCFuse PyTorch weights (.pt); the ONNX model is made from them")
     model = load_model(weights)
+    stem = "lrcfuse_rt" if weights == "rt" else "lrcfuse"
     check_dir = Path(e["check_data"]) if e["check_data"] else None
     if check_dir and not (check_dir / "ir").is_dir():
         print(f"note: parity data {check_dir} not found; comparing on synthetic frames only", file=sys.stderr)
@@ -103,7 +104,7 @@ def cmd_export(cfg: dict[str, Any]) -> int:
     reference = TorchBackend(model, "cpu")
 
     if e["format"] == "onnx":
-        out = Path(e["out"] or "runs/export/lrcfuse.onnx")
+        out = Path(e["out"] or f"runs/export/{stem}.onnx")
         started = time.perf_counter()
         export_onnx(model, out, e["opset"])
         ops = onnx_operators(out)
@@ -127,7 +128,7 @@ def cmd_export(cfg: dict[str, Any]) -> int:
     engine = cached_engine(
         onnx_path, cache_dir, fp16=e["fp16"], shapes=shapes, device=e["device"], workspace_mib=e["workspace"], log=print
     )
-    out = Path(e["out"] or "runs/export/lrcfuse.engine")
+    out = Path(e["out"] or f"runs/export/{stem}.engine")
     out.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(engine, out)
     print(f"wrote {out} (a copy of the cached engine {engine})")

@@ -45,7 +45,7 @@ class Fuser:
         colour: bool = True,
     ) -> None:
         if backend is None:
-            backend = TorchBackend(model if model is not None else load_pretrained(device), device)
+            backend = TorchBackend(model if model is not None else load_pretrained("default", device), device)
         self.backend = backend
         self.device = backend.device
         self.model: LRCFuse | None = getattr(backend, "model", None)  # the PyTorch model, when there is one

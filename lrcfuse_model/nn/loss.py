@@ -11,7 +11,16 @@
 * ``L_deep    = ||Gram(Phi4(I_f)) - Gram(Phi4(I_ir))||^2``
 * ``L_sobel   = || |grad I_f| - target ||^2`` with ``|grad| = |Gx| + |Gy|`` (Sobel) and target
   ``|grad I_ir|`` (the best reading of LRCFuse's text) or ``max(|grad I_ir|, |grad I_vi|)``
-  (RefineFuse), chosen by ``loss.sobel_target``.
+  (RefineFuse), chosen by ``loss.sobel_target``; or, with ``sobel_target: strongest``, the signed
+  ``(Gx, Gy)`` of I_f held to those of the source whose gradient is larger at each pixel, per
+  component. The magnitude targets are blind to polarity (a dark-on-bright edge may come out
+  bright-on-dark); the signed target asks for the edge itself.
+
+Two options serve the LRCFuse-RT recipe (``cfg/rt.yaml``), whose optimum is a salient fusion rather
+than an average: ``pixel_pool: s`` compares fused and target after ``s x s`` average pooling (their
+levels: the brightness of hot targets, no haze) and leaves the detail to the Sobel term, which the
+pixel term would otherwise fight; ``pixel_norm`` / ``sobel_norm: l1`` use mean absolute errors, which
+do not let a few large residuals (edges) dominate.
 
 Every squared Frobenius norm is taken as a mean over elements (as the reference LRRNet code
 does with MSE), so the weights do not depend on the patch or batch size; the Gram matrix of
@@ -35,11 +44,24 @@ TERMS = ("pixel", "shallow", "middle", "deep", "sobel")
 _SOBEL_X = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
 
 
+def sobel_xy(img: torch.Tensor) -> torch.Tensor:
+    """Signed Sobel ``(Gx, Gy)`` of N x 1 x H x W images: N x 2 x H x W (replicate borders)."""
+    kernel = torch.stack([_SOBEL_X, _SOBEL_X.t()]).unsqueeze(1).to(img)
+    return F.conv2d(F.pad(img, (1, 1, 1, 1), mode="replicate"), kernel)
+
+
 def sobel_magnitude(img: torch.Tensor) -> torch.Tensor:
     """|Gx| + |Gy| of N x 1 x H x W images (replicate borders, so flat borders have no edge)."""
-    kernel = torch.stack([_SOBEL_X, _SOBEL_X.t()]).unsqueeze(1).to(img)
-    g = F.conv2d(F.pad(img, (1, 1, 1, 1), mode="replicate"), kernel)
-    return g.abs().sum(1, keepdim=True)
+    return sobel_xy(img).abs().sum(1, keepdim=True)
+
+
+def strongest_gradient(ir: torch.Tensor, vi: torch.Tensor) -> torch.Tensor:
+    """Per pixel and component, the signed Sobel gradient of whichever source's is larger in magnitude."""
+    g_ir, g_vi = sobel_xy(ir), sobel_xy(vi)
+    return torch.where(g_ir.abs() > g_vi.abs(), g_ir, g_vi)
+
+
+_NORMS = {"l2": F.mse_loss, "l1": F.l1_loss}
 
 
 def gram(features: torch.Tensor) -> torch.Tensor:
@@ -62,8 +84,15 @@ class FusionLoss(nn.Module):
         self.cfg = dict(cfg)
         if self.cfg.get("pixel_target", "vi") not in ("vi", "max"):
             raise ValueError(f"loss.pixel_target must be 'vi' or 'max', got {self.cfg['pixel_target']!r}")
-        if self.cfg["sobel_target"] not in ("ir", "max"):
-            raise ValueError(f"loss.sobel_target must be 'ir' or 'max', got {self.cfg['sobel_target']!r}")
+        if self.cfg["sobel_target"] not in ("ir", "max", "strongest"):
+            raise ValueError(
+                f"loss.sobel_target must be 'ir', 'max' or 'strongest', got {self.cfg['sobel_target']!r}"
+            )
+        for key in ("pixel_norm", "sobel_norm"):
+            if self.cfg.setdefault(key, "l2") not in _NORMS:
+                raise ValueError(f"loss.{key} must be 'l2' or 'l1', got {self.cfg[key]!r}")
+        if int(self.cfg.setdefault("pixel_pool", 1)) < 1:
+            raise ValueError(f"loss.pixel_pool must be >= 1, got {self.cfg['pixel_pool']}")
         if len(self.cfg["middle_betas"]) != 2:
             raise ValueError(f"loss.middle_betas holds beta2 and beta3, got {self.cfg['middle_betas']}")
         if feature_net == "build":
@@ -77,12 +106,16 @@ class FusionLoss(nn.Module):
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         c = self.cfg
         pixel_target = torch.maximum(ir, vi) if c.get("pixel_target", "vi") == "max" else vi
-        terms: dict[str, torch.Tensor] = {"pixel": F.mse_loss(fused, pixel_target)}
-        grad_f = sobel_magnitude(fused)
-        target = sobel_magnitude(ir)
-        if c["sobel_target"] == "max":
-            target = torch.maximum(target, sobel_magnitude(vi))
-        terms["sobel"] = F.mse_loss(grad_f, target)
+        pool = int(c["pixel_pool"])
+        levels = (lambda img: F.avg_pool2d(img, pool, ceil_mode=True)) if pool > 1 else (lambda img: img)
+        terms: dict[str, torch.Tensor] = {"pixel": _NORMS[c["pixel_norm"]](levels(fused), levels(pixel_target))}
+        if c["sobel_target"] == "strongest":
+            grad_f, target = sobel_xy(fused), strongest_gradient(ir, vi)
+        else:
+            grad_f, target = sobel_magnitude(fused), sobel_magnitude(ir)
+            if c["sobel_target"] == "max":
+                target = torch.maximum(target, sobel_magnitude(vi))
+        terms["sobel"] = _NORMS[c["sobel_norm"]](grad_f, target)
         if self.features is not None:
             with torch.no_grad():
                 phi_ir = self.features(ir)

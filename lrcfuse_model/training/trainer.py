@@ -29,9 +29,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..nn.checkpoint import save_weights
+from ..nn.checkpoint import build_model, load_model, model_name, save_weights
 from ..nn.loss import FusionLoss
-from ..nn.model import LRCFuse, count_parameters
+from ..nn.model import count_parameters
 from .data import PatchSampler, collect_pairs
 from .loss_log import LossLog, plot_loss_curves
 
@@ -74,7 +74,7 @@ class Trainer:
             torch.set_num_threads(int(t["threads"]))
         torch.manual_seed(t["seed"])
         self.device = torch.device(t["device"])
-        self.model = LRCFuse(cfg["model"]).to(self.device)
+        self.model = build_model(t["architecture"], cfg).to(self.device)
         self.loss = FusionLoss(cfg["loss"]).to(self.device)
         if self.loss.features is None:
             log.warning("loss.feature_net is 'none': training WITHOUT the perceptual terms (pixel + sobel only)")
@@ -106,6 +106,7 @@ class Trainer:
                 "format": "lrcfuse-checkpoint-v1",
                 "step": self.step,
                 "elapsed_s": self.elapsed,
+                "architecture": model_name(self.model),
                 "model_config": self.model.config.to_dict(),
                 "model": self.model.state_dict(),
                 "optimizer": self.optimizer.state_dict(),
@@ -130,6 +131,11 @@ class Trainer:
             blob = torch.load(path, map_location=self.device, weights_only=False)
         if blob.get("format") != "lrcfuse-checkpoint-v1":
             raise ValueError(f"{path} is not an lrcfuse training checkpoint (format {blob.get('format')!r})")
+        if blob.get("architecture", "lrcfuse") != model_name(self.model):
+            raise ValueError(
+                f"{path} trains the architecture {blob.get('architecture', 'lrcfuse')!r}, "
+                f"but this run asks for {model_name(self.model)!r} (train.architecture)"
+            )
         if blob["model_config"] != self.model.config.to_dict():
             raise ValueError(
                 f"{path} was trained with model config {blob['model_config']}, "
@@ -191,12 +197,28 @@ class Trainer:
         return summary
 
     def _resume(self) -> None:
-        """``train.resume``: a checkpoint path, or ``auto`` (``last.pt`` of this run, when there is one)."""
-        resume = self.cfg["train"]["resume"]
+        """``train.resume``: a checkpoint path, or ``auto`` (``last.pt`` of this run, when there is one);
+        without a checkpoint to resume, ``train.init`` gives the starting weights."""
+        t = self.cfg["train"]
+        resume = t["resume"]
         if resume:
             path = self.checkpoint_path() if resume == "auto" else Path(resume)
             if resume != "auto" or path.is_file():
                 self.load_checkpoint(path)
+                return
+        if t["init"]:
+            self._init_from(t["init"])
+
+    def _init_from(self, weights: str) -> None:
+        """Start from a weights file (or a shipped model's name) of this run's architecture and sizes."""
+        start = load_model(weights)
+        if model_name(start) != model_name(self.model) or start.config.to_dict() != self.model.config.to_dict():
+            raise ValueError(
+                f"train.init {weights} is {model_name(start)} {start.config.to_dict()}, "
+                f"but this run trains {model_name(self.model)} {self.model.config.to_dict()}"
+            )
+        self.model.load_state_dict(start.state_dict())
+        log.info("starting from the weights of %s", weights)
 
     def _loop(self, show_progress: bool) -> str:
         """Train steps until ``train.steps``, a stop signal or the time budget, logging and checkpointing on the way;
@@ -260,5 +282,6 @@ class Trainer:
                 "batch_size": t["batch_size"],
                 "patch_size": t["patch_size"],
                 "lr": t["lr"],
+                "init": t["init"],
             },
         )

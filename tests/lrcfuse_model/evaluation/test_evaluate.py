@@ -235,3 +235,14 @@ def test_average_reproduces_golden_tno42(shared_data, tmp_path):
         assert row[k] == pytest.approx(want["01"][k], rel=1e-4)
     csv_row = next(r for r in _read_csv(tmp_path / "out" / "per_image.csv") if r["image"] == "01")
     assert float(csv_row["EN"]) == pytest.approx(want["01"]["EN"], rel=1e-4)
+
+
+def test_ours_rt_runs_the_shipped_rt_model_beside_ours(eval_dataset, tmp_path):
+    from lrcfuse_model.evaluation.methods import Method, parse_methods
+
+    assert parse_methods("ours,ours-rt")[1] == Method("ours-rt", "ours", model="rt")
+    result = evaluate(["ours-rt", "max"], [str(eval_dataset)], tmp_path / "eval", grid_images=0, progress=False,
+                      log=lambda msg: None)
+    assert {r["method"] for r in result.rows} == {"ours-rt", "max"}
+    assert all(r["seconds"] >= 0 for r in result.rows if r["method"] == "ours-rt")
+    assert not result.failures

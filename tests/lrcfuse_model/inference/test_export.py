@@ -175,3 +175,41 @@ def test_build_engine_fp32_and_fp16(small_model, small_onnx, tmp_path):
         assert timing.is_file()
         rows = check_parity(TensorRTBackend(engine), TorchBackend(small_model), synthetic_sizes=((33, 47), (64, 64)))
         assert max(r["max_abs"] for r in rows) < tolerance, rows
+
+
+# LRCFuse-RT adds pooling, edge padding, a resize and an element-wise max: all in TensorRT 10's matrix too.
+RT_OPS = TENSORRT_OPS | {"AveragePool", "Resize", "Max", "Shape", "Gather", "Unsqueeze", "Squeeze", "Cast", "Mod",
+                         "Reshape", "Expand", "Range", "ConstantOfShape", "Equal", "Where", "Split", "Floor", "Ceil"}
+
+
+@pytest.fixture(scope="module")
+def rt_model_and_onnx(tmp_path_factory):
+    from lrcfuse_model.nn.rt_model import LRCFuseRT
+
+    torch.manual_seed(5)
+    model = LRCFuseRT(code_channels=4, llrr_blocks=2, feature_channels=4, cfpm_stages=1, head_channels=4).eval()
+    return model, export_onnx(model, tmp_path_factory.mktemp("rt") / "rt.onnx")
+
+
+def test_rt_export_asks_for_one_thread(rt_model_and_onnx):
+    _, path = rt_model_and_onnx
+    meta = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+    assert meta == {"lrcfuse.architecture": "lrcfuse-rt", "lrcfuse.cpu_threads": "1"}
+    assert set(onnx_operators(path)) <= RT_OPS, set(onnx_operators(path)) - RT_OPS
+    assert OnnxRuntimeBackend(path, "cpu").threads == 1  # threads=0: the export's hint
+    assert OnnxRuntimeBackend(path, "cpu", threads=2).threads == 2  # an explicit count wins
+
+
+@pytest.mark.parametrize("size", [(37, 53), (512, 640), (5, 3)])
+def test_rt_export_matches_pytorch(rt_model_and_onnx, size):
+    model, path = rt_model_and_onnx
+    g = np.random.default_rng(0)
+    ir, vi = g.random(size, dtype=np.float32), g.random(size, dtype=np.float32)
+    expected = TorchBackend(model).fuse(ir, vi)
+    np.testing.assert_allclose(OnnxRuntimeBackend(path, "cpu").fuse(ir, vi), expected, atol=1e-5)
+
+
+def test_export_cli_exports_the_rt_model_by_name(tmp_path, capsys):
+    out = tmp_path / "rt.onnx"
+    assert main(["export", "--model", "rt", "--out", str(out), "--check-data", "", "--check-pairs", "1"]) == 0
+    assert {p.key: p.value for p in onnx.load(str(out)).metadata_props}["lrcfuse.architecture"] == "lrcfuse-rt"

@@ -9,7 +9,7 @@ import torch
 
 from lrcfuse_model.config import load_defaults
 from lrcfuse_model.nn.feature_nets import YOLOv5Features, build_feature_net
-from lrcfuse_model.nn.loss import TERMS, FusionLoss, gram, sobel_magnitude
+from lrcfuse_model.nn.loss import TERMS, FusionLoss, gram, sobel_magnitude, sobel_xy, strongest_gradient
 
 
 def loss_cfg(**changes) -> dict:
@@ -162,7 +162,10 @@ def test_sobel_target_max_is_at_least_ir(images):
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"sobel_target": "vi"}, "sobel_target must be 'ir' or 'max'"),
+        ({"sobel_target": "vi"}, "sobel_target must be 'ir', 'max' or 'strongest'"),
+        ({"pixel_norm": "l3"}, "pixel_norm must be 'l2' or 'l1'"),
+        ({"sobel_norm": "huber"}, "sobel_norm must be 'l2' or 'l1'"),
+        ({"pixel_pool": 0}, "pixel_pool must be >= 1"),
         ({"pixel_target": "ir"}, "pixel_target must be 'vi' or 'max'"),
         ({"middle_betas": [1.0]}, "middle_betas"),
     ],
@@ -178,3 +181,44 @@ def test_gram_matrix():
     torch.testing.assert_close(gram(f), expected)
     # Independent of the number of positions for a repeated pattern.
     torch.testing.assert_close(gram(f.repeat(1, 1, 3, 1)), expected)
+
+
+def rt_loss(**changes) -> FusionLoss:
+    from lrcfuse_model.config import resolve
+
+    return FusionLoss({**resolve("lrcfuse_model/cfg/rt.yaml")["loss"], **changes})
+
+
+def test_strongest_gradient_keeps_sign_and_the_larger_source():
+    ir = torch.zeros(1, 1, 8, 8)
+    vi = torch.zeros(1, 1, 8, 8)
+    ir[..., :, 4:] = 1.0  # a rising step (left to right) in the thermal image
+    vi[..., :, 2:] = -0.3  # a weaker falling step elsewhere in the visible image
+    g = strongest_gradient(ir, vi)
+    gx_ir, gx_vi = sobel_xy(ir)[:, 0], sobel_xy(vi)[:, 0]
+    assert torch.equal(g[:, 0, :, 3], gx_ir[:, :, 3]) and (g[:, 0, :, 3] > 0).all()
+    assert torch.equal(g[:, 0, :, 1], gx_vi[:, :, 1]) and (g[:, 0, :, 1] < 0).all()
+
+
+def test_rt_recipe_ranks_the_pixel_max_over_the_average_and_the_sources():
+    """The optimum of the LRCFuse-RT loss is a salient fusion: on two textured sources with a hot target,
+    the pixel max scores better than the average, the visible image and the infrared image."""
+    g = torch.Generator().manual_seed(1)
+    vi = 0.4 + 0.2 * torch.rand(4, 1, 64, 64, generator=g)
+    ir = 0.2 + 0.05 * torch.rand(4, 1, 64, 64, generator=g)
+    ir[..., 20:40, 24:34] = 0.9  # a hot target
+    loss = rt_loss()
+    score = {name: float(loss(img, ir, vi)[0]) for name, img in
+             {"max": torch.maximum(ir, vi), "average": (ir + vi) / 2, "vi": vi, "ir": ir}.items()}
+    assert score["max"] < min(score["average"], score["vi"], score["ir"]), score
+
+
+def test_pixel_pool_compares_levels_only():
+    """With pixel_pool, texture that averages out in a cell costs nothing in the pixel term."""
+    target = torch.full((1, 1, 16, 16), 0.5)
+    checker = target + 0.1 * (torch.arange(16).view(1, 16) % 2 * 2 - 1).float().expand(16, 16)
+    pooled = rt_loss(pixel_pool=4)
+    full = rt_loss(pixel_pool=1)
+    zeros = torch.zeros_like(target)
+    assert float(pooled(checker, zeros, target)[1]["pixel"]) < 1e-7
+    assert float(full(checker, zeros, target)[1]["pixel"]) > 0.05

@@ -239,3 +239,46 @@ def test_two_steps_with_the_yolov5n_loss(tiny_dataset, tiny_model_cfg, yolov5n_w
     for row in rows:
         for term in ("total", "pixel", "shallow", "middle", "deep", "sobel"):
             assert float(row[term]) > 0, term
+
+
+TINY_RT = {"code_channels": 2, "llrr_blocks": 1, "feature_channels": 4, "cfpm_stages": 1, "head_channels": 4}
+
+
+def make_rt_cfg(data, out, **train):
+    cfg = make_cfg(data, out, {}, loss={"feature_net": "none", "sobel_target": "strongest", "pixel_pool": 4},
+                   architecture="lrcfuse-rt", **train)
+    cfg["rt_model"].update(TINY_RT, scale=4)
+    return cfg
+
+
+def test_lrcfuse_rt_trains_and_resumes_exactly(tiny_dataset, tmp_path):
+    from lrcfuse_model.nn.rt_model import LRCFuseRT
+
+    Trainer(make_rt_cfg(tiny_dataset, tmp_path / "A", steps=2 * N)).run(show_progress=False)
+    Trainer(make_rt_cfg(tiny_dataset, tmp_path / "B", steps=N)).run(show_progress=False)
+    Trainer(make_rt_cfg(tiny_dataset, tmp_path / "B", steps=2 * N, resume="auto")).run(show_progress=False)
+    a, b = load_ckpt(tmp_path / "A" / "last.pt"), load_ckpt(tmp_path / "B" / "last.pt")
+    assert a["architecture"] == "lrcfuse-rt"
+    assert_same_training_state(a, b)
+    model = load_model(tmp_path / "A" / "weights.pt")
+    assert isinstance(model, LRCFuseRT) and model.config.scale == 4
+
+
+def test_resuming_another_architecture_is_refused(tiny_dataset, tiny_model_cfg, tmp_path):
+    Trainer(make_cfg(tiny_dataset, tmp_path / "run", tiny_model_cfg, steps=1)).run(show_progress=False)
+    with pytest.raises(ValueError, match="trains the architecture 'lrcfuse'.*asks for 'lrcfuse-rt'"):
+        Trainer(make_rt_cfg(tiny_dataset, tmp_path / "run", steps=2, resume="auto")).run(show_progress=False)
+
+
+def test_init_starts_from_given_weights(tiny_dataset, tmp_path):
+    first = Trainer(make_rt_cfg(tiny_dataset, tmp_path / "A", steps=2))
+    first.run(show_progress=False)
+    start = load_model(tmp_path / "A" / "weights.pt")
+    second = Trainer(make_rt_cfg(tiny_dataset, tmp_path / "B", steps=0, init=str(tmp_path / "A" / "weights.pt")))
+    second.run(show_progress=False)
+    for key, value in start.state_dict().items():
+        assert torch.equal(value, second.model.state_dict()[key]), key
+    wrong = make_rt_cfg(tiny_dataset, tmp_path / "C", steps=1, init=str(tmp_path / "A" / "weights.pt"))
+    wrong["rt_model"]["head_channels"] = 6
+    with pytest.raises(ValueError, match="train.init"):
+        Trainer(wrong).run(show_progress=False)
