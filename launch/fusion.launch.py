@@ -4,6 +4,7 @@
     ros2 launch lrcfuse_ros fusion.launch.py namespace:=front thermal_topic:=/flir/image_raw \
         rgb_topic:=/camera/color/image_raw backend:=onnxruntime detector:=true \
         detector_weights:=/path/yolov5n_coco_state_dict.pt
+    ros2 launch lrcfuse_ros fusion.launch.py model:=default device:=cuda
 
 Parameters come from ``params_file`` (default: the installed config/fusion.yaml); the launch
 arguments mapped to node parameters below override it only when given a non-empty value, so an
@@ -25,6 +26,7 @@ PACKAGE = "lrcfuse_ros"
 
 # launch argument -> node parameter it sets (when not empty)
 LAUNCH_ARG_TO_PARAMETER = {
+    "model": "model",
     "backend": "backend",
     "weights": "weights",
     "device": "device",
@@ -103,6 +105,12 @@ def generate_launch_description():
                 description="DiagnosticArray topic (remaps diagnostics; /diagnostics is where aggregators listen)",
             ),
             DeclareLaunchArgument(
+                "model",
+                default_value="",
+                description="auto | default | rt | a weights file (auto: rt when inference runs on the CPU, "
+                "default on CUDA / TensorRT); '' = the params_file value",
+            ),
+            DeclareLaunchArgument(
                 "backend",
                 default_value="",
                 description="inference backend: auto | torch | onnxruntime | tensorrt; '' = the params_file value",
@@ -110,7 +118,7 @@ def generate_launch_description():
             DeclareLaunchArgument(
                 "weights",
                 default_value="",
-                description="LRCFuse weights (.pt, .onnx or TensorRT engine); '' = the params_file value",
+                description="weights (.pt, .onnx or TensorRT engine) run instead of model; '' = the params_file value",
             ),
             DeclareLaunchArgument(
                 "device", default_value="", description="cpu | cuda | cuda:N; '' = the params_file value"

@@ -1,8 +1,8 @@
 """The node's health as diagnostic_msgs/DiagnosticArray and as one log line.
 
 Values (all strings, as DiagnosticStatus requires): input and output rates over the last period,
-end-to-end latency (header stamp -> publish) and inference / detection time as mean, p50 and max in
-ms, and running totals of dropped and failed pairs. The keys are documented in the README.
+end-to-end latency (header stamp -> publish) and where it goes (:data:`TIMINGS`) as mean, p50, p90 and
+max in ms, and running totals of dropped and failed pairs. The keys are documented in the README.
 """
 
 from __future__ import annotations
@@ -12,6 +12,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+
+# Durations per pair, in ms. latency: header stamp -> fused image published; pairing: header stamp -> the pair
+# is complete (the partner's arrival, or the next frame proving no nearer one can come); queue: complete ->
+# an inference thread takes it; inference: conversion + preprocessing + network + output image; network: the
+# backend alone; publish: the message built and sent; detection: the detector.
+TIMINGS = ("latency", "pairing", "queue", "inference", "network", "publish", "detection")
+STATS = ("mean", "p50", "p90", "max")
 
 
 def _fmt(value: float) -> str:
@@ -27,10 +34,9 @@ def diagnostic_values(snapshot: Mapping[str, Any], info: Mapping[str, str]) -> d
         "pairs_hz": _fmt(rates.get("paired", 0.0)),
         "fused_hz": _fmt(rates.get("fused", 0.0)),
     }
-    nan = {"mean": math.nan, "p50": math.nan, "max": math.nan}
-    for kind in ("latency", "inference", "detection"):
-        for stat, value in ms.get(kind, nan).items():
-            values[f"{kind}_ms_{stat}"] = _fmt(value)
+    for kind in TIMINGS:
+        for stat in STATS:
+            values[f"{kind}_ms_{stat}"] = _fmt(ms.get(kind, {}).get(stat, math.nan))
     for key in ("fused", "pairs_dropped_busy", "unpaired_thermal", "unpaired_rgb", "failed_pairs", "detections"):
         values[f"{key}_total" if key in ("fused", "detections") else key] = str(int(totals.get(key, 0)))
     values.update(info)
@@ -50,16 +56,18 @@ def diagnostic_array(
 
 
 def summary_line(snapshot: Mapping[str, Any]) -> str:
-    """``fused 4.8 Hz (thermal 5.0, rgb 5.0) | latency ms mean/p50/max ... | ...`` for the log."""
+    """``fused 4.8 Hz (thermal 5.0, rgb 5.0) | latency ms mean ... p50 ... max ... | ...`` for the log."""
     rates, totals, ms = snapshot["rates"], snapshot["totals"], snapshot["ms"]
     line = (
         f"fused {rates.get('fused', 0.0):.2f} Hz (thermal {rates.get('thermal', 0.0):.2f} Hz, "
         f"rgb {rates.get('rgb', 0.0):.2f} Hz)"
     )
-    for kind in ("latency", "inference", "detection"):
-        if kind in ms:
-            s = ms[kind]
-            line += f" | {kind} ms mean {_fmt(s['mean'])} p50 {_fmt(s['p50'])} max {_fmt(s['max'])}"
+    if "latency" in ms:
+        s = ms["latency"]
+        line += f" | latency ms mean {_fmt(s['mean'])} p50 {_fmt(s['p50'])} p90 {_fmt(s['p90'])} max {_fmt(s['max'])}"
+    parts = [f"{kind} {_fmt(ms[kind]['mean'])}" for kind in TIMINGS[1:] if kind in ms]
+    if parts:
+        line += " | mean ms: " + ", ".join(parts)
     line += (
         f" | totals: received thermal {totals.get('thermal', 0)} / rgb {totals.get('rgb', 0)}, "
         f"fused {totals.get('fused', 0)}, dropped busy {totals.get('pairs_dropped_busy', 0)}, "

@@ -1,10 +1,11 @@
 """Records the fusion node's output: fused frames as PNG files plus a JSON summary of what arrived.
 
 ``fused_recorder --out runs/fused --count 20 --timeout 60`` subscribes to ``fused/image`` (and the
-node's ``diagnostics``), writes ``<sec>_<nanosec>.png`` per frame and, when it stops (count reached,
-``--timeout``, ``--idle`` seconds without a frame after the first, or Ctrl-C), prints and writes
-``summary.json``: count, sizes, encodings, frame ids, stamps, receive rate, latency (receive time -
-header stamp) and the node's last diagnostics values.
+node's ``diagnostics``), writes ``<sec>_<nanosec>.png`` per frame (every Nth with ``--save-every N``;
+PNG encoding costs more CPU than fusing with LRCFuse-RT) and, when it stops (count reached,
+``--timeout``, ``--idle`` seconds without a frame after the first, Ctrl-C or SIGTERM), prints and
+writes ``summary.json``: count, sizes, encodings, frame ids, stamps, receive rate, latency (receive
+time - header stamp; per frame too) and the node's last diagnostics values.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import json
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -39,14 +41,17 @@ def _ms_stats(values: list[float]) -> dict[str, float] | None:
 class FusedLog:
     """What arrived on the fused topic (thread-safe; filled by the subscription callback)."""
 
-    def __init__(self, out: Path | None) -> None:
+    def __init__(self, out: Path | None, save_every: int = 1) -> None:
         self.out = out
+        self.save_every = max(1, save_every)
         self.lock = threading.Lock()
         self.frames: list[dict[str, Any]] = []
         self.receive_times: list[float] = []
         self.latencies: list[float] = []
         self.errors: list[str] = []
         self.diagnostics: dict[str, str] = {}
+        # the node's diagnostics over time (the last 600 messages), with seconds since the first frame
+        self.diagnostics_log: deque[dict[str, str]] = deque(maxlen=600)
         self.first_receive: float | None = None
         self.last_receive: float | None = None
 
@@ -60,7 +65,7 @@ class FusedLog:
             "height": int(msg.height),
             "encoding": msg.encoding,
         }
-        if self.out is not None:
+        if self.out is not None and len(self.frames) % self.save_every == 0:
             try:
                 pixels = image_msg_to_array(msg, ("mono8", "bgr8", "rgb8"), name="fused image")
                 name = f"{msg.header.stamp.sec}_{msg.header.stamp.nanosec:09d}.png"
@@ -79,6 +84,7 @@ class FusedLog:
         with self.lock:
             n = len(self.frames)
             span = (self.receive_times[-1] - self.receive_times[0]) if n > 1 else 0.0
+            first = self.receive_times[0] if n else 0.0
             return {
                 "count": n,
                 "sizes": sorted({f"{f['width']}x{f['height']}" for f in self.frames}),
@@ -87,8 +93,12 @@ class FusedLog:
                 "stamps": [f["stamp"] for f in self.frames],
                 "rate_hz": round((n - 1) / span, 3) if span > 0 else None,
                 "latency_ms": _ms_stats(self.latencies),
+                # per frame, in the order received: seconds since the first frame, and stamp -> receive
+                "receive_s": [round(t - first, 6) for t in self.receive_times],
+                "latencies_ms": [round(v * 1000.0, 3) for v in self.latencies],
                 "errors": list(self.errors),
                 "node_diagnostics": dict(self.diagnostics),
+                "node_diagnostics_log": list(self.diagnostics_log),
                 "out": str(self.out) if self.out else None,
             }
 
@@ -97,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fused_recorder", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, default=Path("runs/fused"), help="folder for the PNG files and summary.json")
     p.add_argument("--no-images", action="store_true", help="only the summary, no PNG files")
+    p.add_argument("--save-every", type=int, default=1, help="write every Nth frame as PNG [1 = all]")
     p.add_argument("--topic", default="fused/image")
     p.add_argument("--diagnostics-topic", default="diagnostics")
     p.add_argument("--count", type=int, default=0, help="stop after N frames (0 = no limit)")
@@ -121,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     raw = list(sys.argv if argv is None else [sys.argv[0], *argv])
     args = build_parser().parse_args(remove_ros_args(raw)[1:])
     args.out.mkdir(parents=True, exist_ok=True)
-    log_ = FusedLog(None if args.no_images else args.out)
+    log_ = FusedLog(None if args.no_images else args.out, args.save_every)
 
     rclpy.init(args=raw)
     node = Node("lrcfuse_fused_recorder")
@@ -133,6 +144,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for status in msg.status:
             if status.name.endswith(": fusion"):
                 log_.diagnostics = {kv.key: kv.value for kv in status.values}
+                since = time.monotonic() - log_.first_receive if log_.first_receive is not None else None
+                log_.diagnostics_log.append(log_.diagnostics | {"_receive_s": "" if since is None else f"{since:.3f}"})
 
     node.create_subscription(Image, args.topic, on_fused, image_qos(args.reliability, 10))
     node.create_subscription(DiagnosticArray, args.diagnostics_topic, on_diagnostics, 10)

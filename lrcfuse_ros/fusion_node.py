@@ -10,9 +10,16 @@ Topics (relative, so namespaces and remaps apply):
 
 Threading: the subscription callbacks only read the header stamp and hand the message to the
 approximate-time pairing; a complete pair goes into a one-slot buffer (a newer pair replaces a
-waiting one, counted as dropped), and one inference thread converts, fuses and publishes. Memory is
-bounded and callbacks never block, however slow inference is. A pair that cannot be fused (wrong
-encoding, size mismatch, corrupt data) is logged (throttled per kind), counted and dropped.
+waiting one, counted as dropped), and ``workers`` inference threads (2 by default) take pairs from it,
+convert, fuse and publish them in the order they were taken. The network runs one pair at a time
+(the backend's own threads do its work), so while one pair is in the network the other thread
+converts and pre/post-processes the next: on a CPU, with ONNX Runtime running LRCFuse-RT on one core,
+that keeps the second core busy. Memory is bounded and callbacks never block, however slow inference
+is. A pair that cannot be fused (wrong encoding, size mismatch, corrupt data) is logged (throttled per
+kind), counted and dropped.
+
+Model: the ``model`` parameter (``auto``: LRCFuse-RT when inference runs on the CPU, the default LRCFuse
+on CUDA / TensorRT), or ``weights``; see :mod:`lrcfuse_ros.model_choice`.
 
 Parameters: :data:`lrcfuse_ros.params.PARAMETERS` (also in config/fusion.yaml and the README).
 """
@@ -50,7 +57,8 @@ from lrcfuse_model.streams.stamp_sync import ApproximateTimeSync, StampedPair
 
 from .detection_output import VISION_MSGS_AVAILABLE, detection2d_array, detections_json
 from .diagnostics import diagnostic_array, diagnostic_values, summary_line
-from .latest_slot import LatestSlot
+from .latest_slot import InOrder, LatestSlot
+from .model_choice import choose_model, explain, needs_rebuild, planned_on_gpu
 from .params import PARAMETERS, ParameterError, check_values, data_config
 from .qos import image_qos, silent_topic_hint
 from .stats import PipelineStats, StreamWatch
@@ -75,7 +83,10 @@ class FusionNode(Node):
         super().__init__(node_name, **node_kwargs)
         self._stop = threading.Event()
         self._slot = LatestSlot()
-        self._worker: threading.Thread | None = None
+        self._order = InOrder()  # fused images go out in the order their pairs were taken
+        self._take_lock = threading.Lock()  # taking a pair and numbering it is one step
+        self._taken = 0
+        self._workers: list[threading.Thread] = []
         try:
             self._setup()
         except BaseException:
@@ -126,11 +137,14 @@ class FusionNode(Node):
         watch_period = min(1.0, max(0.1, float(v["no_data_warning_s"]) / 2)) if v["no_data_warning_s"] else 1.0
         self._watch_timer = self.create_timer(watch_period, self._check_silent_streams)
 
-        self._worker = threading.Thread(target=self._work, name="lrcfuse-inference", daemon=True)
-        self._worker.start()
+        for k in range(int(v["workers"])):
+            worker = threading.Thread(target=self._work, name=f"lrcfuse-inference-{k}", daemon=True)
+            self._workers.append(worker)
+            worker.start()
         self.get_logger().info(
             f"fusing '{self.thermal_topic}' + '{self.rgb_topic}' -> '{self._pub_fused.topic_name}' "
-            f"(backend {self.backend_name} on {self.device}, {v['reliability']} inputs, slop {v['slop']} s)"
+            f"(model {self.model_label}, backend {self.backend_name} on {self.device}, {v['workers']} inference "
+            f"threads, {v['reliability']} inputs, slop {v['slop']} s)"
         )
 
     # -- set-up ------------------------------------------------------------------------------------
@@ -170,19 +184,38 @@ class FusionNode(Node):
         v = self.values
         data_cfg = data_config(v)
         homography = load_homography(data_cfg)  # a bad matrix or file fails here, not on every frame
-        backend = create_backend(
-            v["backend"],
-            v["weights"] or None,
-            v["device"],
-            cache_dir=v["cache_dir"] or None,
-            fp16=bool(v["fp16"]),
-            threads=int(v["threads"]),
-            log=self.get_logger().info,
-        )
-        self.backend_name, self.device = backend.name, backend.device
+
+        def build(weights: str) -> Any:
+            return create_backend(
+                v["backend"],
+                weights,
+                v["device"],
+                cache_dir=v["cache_dir"] or None,
+                fp16=bool(v["fp16"]),
+                threads=int(v["threads"]),
+                log=self.get_logger().info,
+            )
+
+        first = v["backend"]
+        if v["backend"] == "auto" and v["model"] == "auto" and not v["weights"]:
+            from lrcfuse_model.inference.backends import auto_order
+
+            first = auto_order()[0][0]
+        choice = choose_model(v["model"], v["weights"], planned_on_gpu(v["backend"], v["device"], first))
+        backend = build(choice.weights)
+        if needs_rebuild(choice, backend.name, backend.device):  # auto fell back to a backend elsewhere
+            choice = choose_model(v["model"], "", not planned_on_gpu(v["backend"], v["device"], first))
+            self.get_logger().info(f"backend {backend.name} runs on {backend.device}: model auto takes {choice.label}")
+            backend = build(choice.weights)
+        message = explain(choice, v["model"], backend.name, backend.device)
+        log = self.get_logger().warning if v["weights"] and v["model"] != "auto" else self.get_logger().info
+        log(message)
+        self.model_label, self.backend_name, self.device = choice.label, backend.name, backend.device
+        self.backend_threads = int(getattr(backend, "threads", 0) or v["threads"])  # 0: the backend's default
         if homography is not None:
             self.get_logger().info(f"warping thermal onto the RGB frame with the homography {homography.tolist()}")
-        return Fuser(data_cfg=data_cfg, backend=backend, colour=bool(v["colour"]))
+        timed = _TimedBackend(backend, lambda seconds: self._stats.sample("network", seconds))
+        return Fuser(data_cfg=data_cfg, backend=timed, colour=bool(v["colour"]))
 
     def _make_detector(self) -> Any:
         v = self.values
@@ -222,25 +255,38 @@ class FusionNode(Node):
             self._stats.set_total("unpaired_rgb", int(self._sync.dropped_rgb))
         if pairs:
             self._stats.count("paired", len(pairs))
+            self._stats.sample("pairing", self._now() - pairs[-1].rgb_stamp)
             # Only the newest complete pair is worth fusing; older ones count as dropped for lack of time.
-            dropped = len(pairs) - 1 + int(self._slot.put(pairs[-1]))
+            dropped = len(pairs) - 1 + int(self._slot.put((pairs[-1], time.perf_counter())))
             if dropped:
                 self._stats.count("pairs_dropped_busy", dropped)
 
     # -- inference thread ---------------------------------------------------------------------------
 
+    def _now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
     def _work(self) -> None:
         while not self._stop.is_set():
-            pair = self._slot.take(timeout=0.2)
-            if pair is None:
-                continue
+            with self._take_lock:
+                item = self._slot.take(timeout=0.2)
+                if item is None:
+                    continue
+                turn, self._taken = self._taken, self._taken + 1
+            pair, completed = item
+            self._stats.sample("queue", time.perf_counter() - completed)
             try:
-                self.process_pair(pair)
+                self.process_pair(pair, turn)
             except Exception as exc:  # whatever goes wrong with one pair, the inference thread carries on
                 self._reject(("unexpected", type(exc).__name__), exc, pair)
+            finally:
+                self._order.done(turn)
 
-    def process_pair(self, pair: StampedPair) -> Image | None:
-        """Convert, fuse and publish one pair; a pair that cannot be fused is logged, counted and dropped."""
+    def process_pair(self, pair: StampedPair, turn: int | None = None) -> Image | None:
+        """Convert, fuse and publish one pair (after the pairs taken before ``turn``, when given).
+
+        A pair that cannot be fused is logged, counted and dropped.
+        """
         t0 = time.perf_counter()
         try:
             ir = image_msg_to_array(pair.thermal, THERMAL_ENCODINGS, name=f"thermal image on '{self.thermal_topic}'")
@@ -257,15 +303,18 @@ class FusionNode(Node):
             return self._reject(("fuse", "input"), exc, pair)
         except Exception as exc:  # a failing backend must not kill the node: log, count, go on
             return self._reject(("fuse", type(exc).__name__), exc, pair)
-        self._stats.sample("inference", time.perf_counter() - t0)
+        t1 = time.perf_counter()
+        self._stats.sample("inference", t1 - t0)
 
         out = Image()
         out.header = pair.rgb.header
         fill_image_msg(out, fused, "bgr8" if fused.ndim == 3 else "mono8")
+        if turn is not None and not self._order.wait(turn):
+            return None  # shutting down
         self._pub_fused.publish(out)
-        latency = self.get_clock().now().nanoseconds * 1e-9 - stamp_to_seconds(out.header.stamp)
+        self._stats.sample("publish", time.perf_counter() - t1)
         self._stats.count("fused")
-        self._stats.sample("latency", latency)
+        self._stats.sample("latency", self._now() - pair.rgb_stamp)
         if self.detector is not None:
             self._detect(fused, out.header)
         return out
@@ -317,7 +366,14 @@ class FusionNode(Node):
         now = time.monotonic()
         snapshot = self._stats.period(now, "diagnostics")
         silent = self._watch.silent(now, float(self.values["no_data_warning_s"]))
-        info = {"backend": self.backend_name, "device": self.device, "silent_topics": ",".join(sorted(silent))}
+        info = {
+            "model": self.model_label,
+            "backend": self.backend_name,
+            "device": self.device,
+            "threads": str(self.backend_threads),
+            "workers": str(len(self._workers)),
+            "silent_topics": ",".join(sorted(silent)),
+        }
         values = diagnostic_values(snapshot, info)
         problems = []
         if silent:
@@ -336,15 +392,17 @@ class FusionNode(Node):
     # -- shutdown -----------------------------------------------------------------------------------
 
     def stop(self) -> None:
-        """Stop the inference thread (waits for the pair being fused) and log the whole run's summary once."""
+        """Stop the inference threads (waits for the pairs being fused) and log the whole run's summary once."""
         if self._stop.is_set():
             return
         self._stop.set()
         self._slot.close()
-        if self._worker is None:  # never started
+        if not self._workers:  # never started
             return
-        if self._worker.is_alive() and self._worker is not threading.current_thread():
-            self._worker.join(timeout=30)
+        for worker in self._workers:
+            if worker.is_alive() and worker is not threading.current_thread():
+                worker.join(timeout=30)
+        self._order.close()
         self.get_logger().info("stopped; whole run: " + summary_line(self._stats.period(time.monotonic(), "run")))
 
     def destroy_node(self) -> None:
@@ -355,6 +413,29 @@ class FusionNode(Node):
     def totals(self) -> dict[str, int]:
         """Running totals: fused, failed_pairs, pairs_dropped_busy, unpaired_thermal/rgb, thermal, rgb ..."""
         return dict(self._stats.totals)
+
+
+class _TimedBackend:
+    """The backend with each ``fuse`` timed (``network`` in the diagnostics) and run one at a time.
+
+    One at a time: a TensorRT execution context is not re-entrant, and the CPU backends already use the
+    threads they were given; what runs in parallel is the conversion and pre/post-processing around it.
+    """
+
+    def __init__(self, backend: Any, record: Any) -> None:
+        self._backend = backend
+        self._record = record
+        self._lock = threading.Lock()
+
+    def fuse(self, ir: np.ndarray, vi_y: np.ndarray) -> np.ndarray:
+        with self._lock:
+            t0 = time.perf_counter()
+            out = self._backend.fuse(ir, vi_y)
+            self._record(time.perf_counter() - t0)
+        return out
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._backend, name)
 
 
 def _detection_array_type() -> type:

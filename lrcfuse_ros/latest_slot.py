@@ -1,8 +1,8 @@
-"""A one-slot buffer between the subscription callbacks and the inference thread.
+"""A one-slot buffer between the subscription callbacks and the inference threads, and their publishing order.
 
 When inference is slower than the cameras only the newest pair is worth fusing: ``put`` replaces
-a pair still waiting (and counts it as dropped), so memory stays bounded at one pair and the
-published stream never lags behind the cameras by more than one inference.
+a pair still waiting (and counts it as dropped), so memory stays bounded at one waiting pair and the
+published stream never lags behind the cameras by more than one inference per inference thread.
 """
 
 from __future__ import annotations
@@ -50,3 +50,36 @@ class LatestSlot:
     @property
     def closed(self) -> bool:
         return self._closed
+
+
+class InOrder:
+    """Lets numbered jobs (0, 1, 2 ...) finish in number order, whichever order they reach the end in.
+
+    With several inference threads a later pair may be ready before an earlier one: ``wait(n)`` blocks
+    until every job before ``n`` is ``done``; ``done(n)`` (also for a job that failed) lets the next go.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._next = 0
+        self._finished: set[int] = set()
+        self._closed = False
+
+    def wait(self, n: int, timeout: float | None = None) -> bool:
+        """True once jobs ``0 .. n-1`` are done (False after ``timeout`` seconds or once closed)."""
+        with self._cond:
+            return bool(self._cond.wait_for(lambda: self._next >= n or self._closed, timeout)) and self._next >= n
+
+    def done(self, n: int) -> None:
+        with self._cond:
+            self._finished.add(n)
+            while self._next in self._finished:
+                self._finished.discard(self._next)
+                self._next += 1
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        """Wake every waiting ``wait`` (they return False)."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 IDENTITY_HOMOGRAPHY = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
 RELIABILITIES = ("best_effort", "reliable")
+MODEL_CHOICES = ("auto", "default", "rt")  # or a weights file
 SIZE_MISMATCH_POLICIES = ("error", "resize_ir")
 
 
@@ -31,10 +33,18 @@ PARAMETERS: dict[str, ParamSpec] = {
     "queue_size": ParamSpec(10, "messages kept per stream while waiting for a partner (approximate-time pairing)"),
     "slop": ParamSpec(0.05, "seconds: largest header-stamp difference of a thermal + RGB pair"),
     # model and backend
+    "model": ParamSpec(
+        "auto",
+        "auto | default | rt | a weights file: auto = rt (LRCFuse-RT) when inference runs on the CPU, "
+        "default (LRCFuse) on CUDA / TensorRT; the choice and why are logged",
+    ),
     "backend": ParamSpec("auto", "inference backend: auto | torch | onnxruntime | tensorrt (auto logs its choice)"),
-    "weights": ParamSpec("", "LRCFuse weights file; empty = the weights shipped with the package"),
+    "weights": ParamSpec("", "weights file (.pt, .onnx, TensorRT engine) run instead of `model`; empty = use `model`"),
     "device": ParamSpec("cpu", "cpu | cuda | cuda:N"),
-    "threads": ParamSpec(0, "CPU inference threads; 0 = all cores"),
+    "threads": ParamSpec(0, "CPU inference threads; 0 = the backend's choice (all cores; ONNX Runtime: 1 for rt)"),
+    "workers": ParamSpec(
+        2, "pairs in flight: one converts and pre/post-processes while another is in the network (one at a time)"
+    ),
     "cache_dir": ParamSpec("", "ONNX model / TensorRT engine cache; empty = $LRCFUSE_CACHE or ~/.cache/lrcfuse"),
     "fp16": ParamSpec(False, "TensorRT: build and run an FP16 engine"),
     # output
@@ -133,7 +143,7 @@ def check_values(values: Mapping[str, Any]) -> None:
     """Reject values outside their allowed range, naming the parameter and what is expected."""
     if values.get("reliability", "best_effort") not in RELIABILITIES:
         raise ParameterError(f"reliability: expected one of {RELIABILITIES}, got {values['reliability']!r}")
-    for name in ("queue_size", "qos_depth"):
+    for name in ("queue_size", "qos_depth", "workers"):
         if name in values and int(values[name]) < 1:
             raise ParameterError(f"{name}: expected an integer >= 1, got {values[name]}")
     for name in ("slop", "no_data_warning_s", "summary_period_s", "log_throttle_s"):
@@ -141,6 +151,12 @@ def check_values(values: Mapping[str, Any]) -> None:
             raise ParameterError(f"{name}: expected seconds >= 0, got {values[name]}")
     if "diagnostics_period_s" in values and float(values["diagnostics_period_s"]) <= 0:
         raise ParameterError(f"diagnostics_period_s: expected seconds > 0, got {values['diagnostics_period_s']}")
+    model = str(values.get("model", "auto"))
+    if model not in MODEL_CHOICES and not Path(model).is_file():
+        raise ParameterError(
+            f"model: expected one of {', '.join(MODEL_CHOICES)} or a weights file (.pt, .onnx, TensorRT engine), "
+            f"got {model!r}" + (" (no such file)" if model else "")
+        )
     if values.get("detector.enabled") and not values.get("detector.weights"):
         raise ParameterError(
             "detector.enabled is true but detector.weights is empty: give a detector weights file "

@@ -6,6 +6,10 @@ pairs. Each stream gets its own stamp, a little before the send time with indepe
 (``--jitter-ms``), as two free-running cameras would. Fault options (a thermal encoding the node
 rejects, a thermal size that differs, a thermal stream that stops) reproduce field problems.
 
+The rate is kept steadily, as a camera's: the messages are built once per distinct frame (only the
+header changes per send), and a send that comes late is not followed by a burst to catch up (the
+schedule moves on; such sends are counted as ``late``).
+
 At the end it prints (and with ``--summary FILE`` writes) a JSON summary with every published stamp.
 """
 
@@ -172,26 +176,46 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"publishing {'forever' if args.loop else total} pairs of {args.dir} at {args.rate} Hz, {w}x{h}, "
             f"thermal {args.thermal_encoding}, rgb {args.rgb_encoding}, {args.reliability}"
         )
+        # One message per distinct frame, built once: a send only sets the header stamp.
+        messages = [
+            (
+                name,
+                _image_msg(Image, ir, args.thermal_encoding, 0, args.thermal_frame_id),
+                _image_msg(Image, vi, args.rgb_encoding, 0, args.rgb_frame_id),
+            )
+            for name, ir, vi in frames
+        ]
+        frames.clear()  # the messages hold the pixels now
         period = 1.0 / args.rate if args.rate > 0 else 0.0
-        next_time = time.monotonic()
-        i = 0
+        jitter = args.jitter_ms * 1e6
+        next_time = started = time.monotonic()
+        i = late = 0
         while args.loop or i < total:
-            name, ir, vi = frames[i % len(frames)]
+            name, thermal_msg, rgb_msg = messages[i % len(messages)]
             now_ns = node.get_clock().now().nanoseconds
-            jitter = args.jitter_ms * 1e6
             t_stamp = now_ns - int(rng.uniform(0, jitter))
             r_stamp = now_ns - int(rng.uniform(0, jitter))
             if not args.thermal_stop_after or i < args.thermal_stop_after:
-                pub_t.publish(_image_msg(Image, ir, args.thermal_encoding, t_stamp, args.thermal_frame_id))
+                _set_stamp(thermal_msg, t_stamp)
+                pub_t.publish(thermal_msg)
                 summary["thermal_stamps"].append(t_stamp * 1e-9)
                 summary["thermal_published"] += 1
-            pub_r.publish(_image_msg(Image, vi, args.rgb_encoding, r_stamp, args.rgb_frame_id))
+            _set_stamp(rgb_msg, r_stamp)
+            pub_r.publish(rgb_msg)
             summary["rgb_stamps"].append(r_stamp * 1e-9)
             summary["names"].append(name)
             summary["published"] += 1
             i += 1
             next_time += period
-            time.sleep(max(0.0, next_time - time.monotonic()))
+            now = time.monotonic()
+            if now - next_time > period:  # a whole period late: move on instead of sending a burst
+                late += 1
+                next_time = now
+            time.sleep(max(0.0, next_time - now))
+        seconds = time.monotonic() - started
+        summary["seconds"] = round(seconds, 3)
+        summary["rate_hz"] = round(i / seconds, 3) if seconds > 0 else None
+        summary["late"] = late
         time.sleep(0.5)  # let the last samples leave before the participant goes away
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
@@ -202,16 +226,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.summary:
         args.summary.parent.mkdir(parents=True, exist_ok=True)
         args.summary.write_text(text)
+    rate = f" at {summary['rate_hz']} Hz ({summary['late']} sends late)" if summary.get("rate_hz") else ""
     print(
         f"[sample_publisher] published {summary['published']} RGB and {summary['thermal_published']} thermal frames"
+        + rate
         + (f"; summary in {args.summary}" if args.summary else "")
     )
     return 0
 
 
+def _set_stamp(msg: Any, stamp_ns: int) -> None:
+    msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp_ns, 1_000_000_000)
+
+
 def _image_msg(image_type: type, array: np.ndarray, encoding: str, stamp_ns: int, frame_id: str) -> Any:
     msg = image_type()
-    msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp_ns, 1_000_000_000)
+    _set_stamp(msg, stamp_ns)
     msg.header.frame_id = frame_id
     return fill_image_msg(msg, array, encoding)
 

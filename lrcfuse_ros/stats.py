@@ -6,17 +6,43 @@ so it is unit-tested without DDS. Times are seconds from the caller's clock.
 
 from __future__ import annotations
 
+import random
 import threading
 from collections import defaultdict
 
 import numpy as np
 
+# Samples kept per kind and window for the percentiles: a node running for days keeps a uniform random
+# subset (reservoir sampling) instead of every frame's; mean and max stay exact.
+MAX_SAMPLES = 20_000
 
-def _summary_ms(values: list[float]) -> dict[str, float]:
-    if not values:
-        return {"mean": float("nan"), "p50": float("nan"), "max": float("nan")}
-    arr = np.asarray(values, dtype=np.float64) * 1000.0
-    return {"mean": float(arr.mean()), "p50": float(np.median(arr)), "max": float(arr.max())}
+
+class _Series:
+    """Durations of one kind: exact count, sum and max, and a bounded uniform sample for the percentiles."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.n = 0
+        self.total = 0.0
+        self.max = float("-inf")
+        self.kept: list[float] = []
+        self._rng = rng
+
+    def add(self, seconds: float) -> None:
+        self.n += 1
+        self.total += seconds
+        self.max = max(self.max, seconds)
+        if len(self.kept) < MAX_SAMPLES:
+            self.kept.append(seconds)
+        else:
+            j = self._rng.randrange(self.n)
+            if j < MAX_SAMPLES:
+                self.kept[j] = seconds
+
+    def summary_ms(self) -> dict[str, float]:
+        if not self.n:
+            return {"mean": float("nan"), "p50": float("nan"), "p90": float("nan"), "max": float("nan")}
+        p50, p90 = np.percentile(np.asarray(self.kept, dtype=np.float64), [50, 90]) * 1000.0
+        return {"mean": self.total / self.n * 1000.0, "p50": float(p50), "p90": float(p90), "max": self.max * 1000.0}
 
 
 class PipelineStats:
@@ -29,6 +55,7 @@ class PipelineStats:
     def __init__(self, now: float, windows: tuple[str, ...] = ("diagnostics",)) -> None:
         self._lock = threading.Lock()
         self.totals: dict[str, int] = defaultdict(int)
+        self._rng = random.Random(0)
         self._windows = {w: _Window(now) for w in windows}
 
     def count(self, event: str, n: int = 1) -> None:
@@ -40,7 +67,10 @@ class PipelineStats:
     def sample(self, kind: str, seconds: float) -> None:
         with self._lock:
             for window in self._windows.values():
-                window.durations[kind].append(seconds)
+                series = window.durations.get(kind)
+                if series is None:
+                    series = window.durations[kind] = _Series(self._rng)
+                series.add(seconds)
 
     def set_total(self, event: str, value: int) -> None:
         """For counters kept elsewhere (the pairing's drops): record their running total."""
@@ -48,7 +78,7 @@ class PipelineStats:
             self.totals[event] = value
 
     def period(self, now: float, window: str = "diagnostics") -> dict[str, object]:
-        """Rates (events / s) and duration summaries (ms) of ``window`` since its last read; restarts it."""
+        """Rates (events / s) and durations (ms: mean, p50, p90, max) of ``window`` since its last read; restarts it."""
         with self._lock:
             w = self._windows[window]
             self._windows[window] = _Window(now)
@@ -57,7 +87,7 @@ class PipelineStats:
                 "seconds": elapsed,
                 "rates": {event: n / elapsed for event, n in w.counts.items()},
                 "counts": dict(w.counts),
-                "ms": {kind: _summary_ms(v) for kind, v in w.durations.items()},
+                "ms": {kind: series.summary_ms() for kind, series in w.durations.items()},
                 "totals": dict(self.totals),
             }
 
@@ -66,7 +96,7 @@ class _Window:
     def __init__(self, start: float) -> None:
         self.start = start
         self.counts: dict[str, int] = defaultdict(int)
-        self.durations: dict[str, list[float]] = defaultdict(list)
+        self.durations: dict[str, _Series] = {}
 
 
 class StreamWatch:

@@ -233,6 +233,73 @@ def test_live_parameter_changes_are_refused_with_a_reason(harness_factory) -> No
     assert h.node.get_parameter("slop").value == 0.05
 
 
+@pytest.mark.parametrize(
+    ("model", "backend", "expected_backend", "log_line"),
+    [
+        # the defaults: model auto on a CPU-only machine takes LRCFuse-RT, backend auto takes ONNX Runtime
+        ("auto", "auto", "onnxruntime", "model auto: rt (inference on the CPU with onnxruntime; the default model"),
+        ("rt", "torch", "torch", "model rt (inference on the CPU with torch)"),
+    ],
+    ids=["auto", "rt"],
+)
+def test_the_rt_model_fuses_real_frames(harness_factory, capfd, model, backend, expected_backend, log_line) -> None:
+    from lrcfuse_model.images.preprocess import read_image
+
+    h = harness_factory(weights="", model=model, backend=backend)
+    assert (h.node.model_label, h.node.backend_name) == ("rt", expected_backend)
+    frames = []
+    for name in ("FLIR_00211.jpg", "FLIR_00977.jpg"):
+        ir, vi = read_image(REPO_ROOT / "samples" / "ir" / name), read_image(REPO_ROOT / "samples" / "vi" / name)
+        frames.append((ir if ir.ndim == 2 else ir[:, :, 0], vi))
+    t0 = time.time_ns()
+    stamps = []
+    for k, (ir, vi) in enumerate(frames * 2):  # equal stamps: each pair is complete at once
+        stamp = t0 + k * 100_000_000
+        h.pub_thermal.publish(_image(ir, "mono8", stamp, "thermal_camera"))
+        h.pub_rgb.publish(_image(vi, "bgr8", stamp, "rgb_camera"))
+        stamps.append(stamp)
+        time.sleep(0.1)
+    assert _wait_until(lambda: len(h.fused) >= 4, timeout=20), h.node.totals
+    assert [stamp_to_nanoseconds(m.header.stamp) for m in h.fused] == stamps
+    for msg, (ir, vi) in zip(h.fused, frames * 2):
+        fused = image_msg_to_array(msg, ("bgr8",))
+        assert fused.shape == vi.shape
+        # a fusion: neither input copied, both present (closer to each than the other input is)
+        gray = fused.astype(np.float32).mean(axis=2)
+        vi_gray = vi.astype(np.float32).mean(axis=2)
+        assert gray.std() > 10 and not np.array_equal(fused, vi)
+        assert np.abs(gray - vi_gray).mean() < np.abs(ir.astype(np.float32) - vi_gray).mean()
+    assert _wait_until(lambda: any(d.get("model") == "rt" and d["network_ms_mean"] != "nan" for d in h.diagnostics), 3)
+    assert log_line in capfd.readouterr().err
+
+
+def test_a_bad_model_name_is_a_clear_startup_error(ros_env) -> None:
+    env = dict(ros_env, PYTHONPATH=str(REPO_ROOT), LRCFUSE_NO_MALLOC_TUNING="1")
+    run = subprocess.run(
+        [sys.executable, "-m", "lrcfuse_ros.fusion_node", "--ros-args", "-p", "model:=fastest"],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert (
+        "[lrcfuse_fusion] cannot start: model: expected one of auto, default, rt or a weights file "
+        "(.pt, .onnx, TensorRT engine), got 'fastest' (no such file)"
+    ) in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_a_weights_file_wins_over_model(ros_context, tiny_weights: Path, capfd) -> None:
+    overrides = [Parameter("weights", value=str(tiny_weights)), Parameter("model", value="rt"),
+                 Parameter("backend", value="torch")]  # fmt: skip
+    node = FusionNode(context=ros_context, parameter_overrides=overrides)
+    try:
+        assert node.model_label == str(tiny_weights)
+        assert node.fuser.backend.model.__class__.__name__ == "LRCFuse"  # the tiny default-architecture file
+    finally:
+        node.destroy_node()
+    assert f"model: weights:={tiny_weights} (inference on the CPU with torch; a non-empty weights wins over model; " \
+        "model:=rt is not used)" in capfd.readouterr().err
+
+
 def test_node_refuses_to_start_without_weights(ros_context, tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="missing.pt"):
         FusionNode(context=ros_context, parameter_overrides=[Parameter("weights", value=str(tmp_path / "missing.pt")),

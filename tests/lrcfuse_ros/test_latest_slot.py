@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from lrcfuse_ros.latest_slot import LatestSlot
+from lrcfuse_ros.latest_slot import InOrder, LatestSlot
 
 
 def test_newer_item_replaces_the_waiting_one_and_is_counted() -> None:
@@ -30,3 +30,27 @@ def test_take_waits_for_an_item_and_close_wakes_it() -> None:
     slot.close()
     t.join(5)
     assert not t.is_alive() and got[-1] is None and slot.closed
+
+
+def test_in_order_lets_later_jobs_wait_for_earlier_ones() -> None:
+    order = InOrder()
+    published: list[int] = []
+
+    def job(n: int, delay: float) -> None:
+        threading.Event().wait(delay)
+        if order.wait(n, timeout=5):
+            published.append(n)
+        order.done(n)
+
+    threads = [threading.Thread(target=job, args=(n, d)) for n, d in ((0, 0.15), (1, 0.0), (2, 0.05))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(5)
+    assert published == [0, 1, 2]
+    order.done(4)  # a job that failed before its turn still lets the later ones go once 3 is done
+    assert not order.wait(5, timeout=0.01)
+    order.done(3)
+    assert order.wait(5, timeout=0)
+    order.close()
+    assert not order.wait(99, timeout=1)  # closed: no waiting
