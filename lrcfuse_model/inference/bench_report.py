@@ -6,6 +6,10 @@ from collections.abc import Mapping
 from typing import Any
 
 
+def _ms(x: float) -> str:
+    return f"{x:.0f}" if x >= 100 else f"{x:.1f}" if x >= 1 else f"{x:.2f}"
+
+
 def _times(x: float) -> str:
     return f"{x:.1f}x" if x >= 10 else f"{x:.2f}x"
 
@@ -52,7 +56,7 @@ def format_report(result: Mapping[str, Any]) -> str:
         lines.append("where the time goes on PyTorch (median ms, share of the forward pass):")
         for key in dict.fromkeys((b["model"], b["width"], b["height"]) for b in blocks):
             parts = [
-                f"{b['block']} {b['median_ms']:.3g} ({100 * b['share']:.0f}%)"
+                f"{b['block']} {_ms(b['median_ms'])} ({100 * b['share']:.0f}%)"
                 for b in blocks
                 if (b["model"], b["width"], b["height"]) == key
             ]
