@@ -153,30 +153,81 @@ def thermal_to_float(
 # Full-range BT.601 (JPEG) YCbCr, on [0, 1] values with chroma centred on 0.5.
 _RGB2YCC = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]], np.float32)
 _YCC2RGB = np.linalg.inv(_RGB2YCC).astype(np.float32)
+# The conversions run channel by channel on contiguous planes (one matrix row: a * k0 + b * k1 + c * k2,
+# then the offset), in float32 like the matrix product over interleaved H x W x 3 pixels they replace,
+# whose offsets and clipping ran numpy's inner loops two or three elements long: a 640x512 colour pair's
+# prepare + finish went from ~11 ms to ~3.5 ms here (benchmarks/preprocess_bench.py), outputs within
+# one grey level (about one value in 10^6 differs).
+
+
+def _mix(channels: tuple[np.ndarray, ...], row: np.ndarray, out: np.ndarray, tmp: np.ndarray) -> None:
+    """``out = channels[0] * row[0] + channels[1] * row[1] + channels[2] * row[2]`` (one matrix row)."""
+    np.multiply(channels[0], row[0], out=out)
+    for channel, k in zip(channels[1:], row[1:]):
+        np.multiply(channel, k, out=tmp)
+        out += tmp
+
+
+def _ycbcr_planes(rgb: np.ndarray) -> np.ndarray:
+    """Float RGB ``... x 3`` -> YCbCr as three planes ``3 x ...`` (Cb, Cr centred on 0.5)."""
+    dtype = np.result_type(rgb.dtype, np.float32)
+    channels = (rgb[..., 0], rgb[..., 1], rgb[..., 2])
+    planes = np.empty((3, *rgb.shape[:-1]), dtype)
+    tmp = np.empty(rgb.shape[:-1], dtype)
+    for i in range(3):
+        _mix(channels, _RGB2YCC[i], planes[i], tmp)
+    planes[1:] += dtype.type(0.5)
+    return planes
+
+
+def _rgb_planes(y: np.ndarray, cbcr: np.ndarray) -> np.ndarray:
+    """Y ``...`` + Cb, Cr ``... x 2`` (centred on 0.5) -> RGB as three planes ``3 x ...``, clipped to [0, 1]."""
+    dtype = np.result_type(y.dtype, cbcr.dtype, np.float32)
+    half = dtype.type(0.5)
+    channels = (y, np.subtract(cbcr[..., 0], half, dtype=dtype), np.subtract(cbcr[..., 1], half, dtype=dtype))
+    planes = np.empty((3, *y.shape), dtype)
+    tmp = np.empty(y.shape, dtype)
+    for i in range(3):
+        _mix(channels, _YCC2RGB[i], planes[i], tmp)
+    return np.clip(planes, 0.0, 1.0, out=planes)
 
 
 def rgb_to_ycbcr(rgb: np.ndarray) -> np.ndarray:
-    """Float RGB ``H x W x 3`` in [0, 1] -> YCbCr in [0, 1] (Cb, Cr centred on 0.5)."""
-    ycc = rgb @ _RGB2YCC.T
-    ycc[..., 1:] += 0.5
-    return ycc
+    """Float RGB ``H x W x 3`` in [0, 1] -> YCbCr in [0, 1] (Cb, Cr centred on 0.5).
+
+    The result is ``H x W x 3`` over three contiguous planes: ``[..., 0]`` (Y) is a contiguous image.
+    """
+    return np.moveaxis(_ycbcr_planes(np.asarray(rgb)), 0, -1)
 
 
 def ycbcr_to_rgb(ycc: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`rgb_to_ycbcr`, clipped to [0, 1]."""
-    x = ycc.copy()
-    x[..., 1:] -= 0.5
-    return np.clip(x @ _YCC2RGB.T, 0.0, 1.0)
+    """Inverse of :func:`rgb_to_ycbcr`, clipped to [0, 1] (``H x W x 3`` over three planes)."""
+    ycc = np.asarray(ycc)
+    return np.moveaxis(_rgb_planes(ycc[..., 0], ycc[..., 1:]), 0, -1)
 
 
 def visible_to_float(vi: np.ndarray, name: str = "visible image") -> np.ndarray:
+    """Visible array -> float32 in [0, 1]: ``H x W`` (gray, or RGB with equal channels) or ``H x W x 3``.
+
+    A colour result is ``H x W x 3`` over three contiguous planes (what the YCbCr conversion reads).
+    """
     vi = to_single_channel(vi, name)
     _check_finite(vi, name)
-    if vi.dtype == np.uint8:
-        return vi.astype(np.float32) / 255.0
-    if vi.dtype == np.uint16:
-        return vi.astype(np.float32) / 65535.0
-    return np.clip(vi.astype(np.float32), 0.0, 1.0)
+    if vi.ndim == 2:
+        return _channel_to_float(vi)
+    planes = np.empty((vi.shape[2], *vi.shape[:2]), np.float32)
+    for k in range(vi.shape[2]):
+        _channel_to_float(vi[..., k], out=planes[k])
+    return np.moveaxis(planes, 0, -1)
+
+
+def _channel_to_float(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """uint8 / 255, uint16 / 65535, float clipped to [0, 1]: float32."""
+    if x.dtype == np.uint8:
+        return np.divide(x, np.float32(255.0), out=out, dtype=np.float32)
+    if x.dtype == np.uint16:
+        return np.divide(x, np.float32(65535.0), out=out, dtype=np.float32)
+    return np.clip(x.astype(np.float32), 0.0, 1.0, out=out)
 
 
 @dataclass
@@ -329,8 +380,8 @@ def prepare_pair(
     vi_f = visible_to_float(np.asarray(vi), names[1])
     cbcr = None
     if vi_f.ndim == 3:
-        ycc = rgb_to_ycbcr(vi_f)
-        vi_y, cbcr = np.ascontiguousarray(ycc[..., 0]), ycc[..., 1:]
+        planes = _ycbcr_planes(vi_f)
+        vi_y, cbcr = planes[0], np.moveaxis(planes[1:], 0, -1)  # contiguous Y; Cb, Cr as H x W x 2 of two planes
     else:
         vi_y = vi_f
     homography = _homography_of(cfg)
@@ -352,9 +403,20 @@ def prepare_pair(
 
 def finish(fused_y: np.ndarray, pair: PreparedPair) -> np.ndarray:
     """Fused Y (float ``H x W``) -> uint8 gray, or uint8 RGB with the visible image's chroma."""
-    y = np.clip(np.nan_to_num(fused_y, nan=0.0), 0.0, 1.0)
+    # clipped to [0, 1] with NaN -> 0 (fmax / fmin return the number of a NaN pair), into our own copy
+    y = np.fmax(fused_y, 0.0, dtype=np.result_type(fused_y, np.float32))
+    np.fmin(y, 1.0, out=y)
     if pair.cbcr is None:
-        out = y
-    else:
-        out = ycbcr_to_rgb(np.concatenate([y[..., None], pair.cbcr], axis=-1))
-    return (out * 255.0 + 0.5).astype(np.uint8)
+        return _to_uint8(y)
+    planes = _rgb_planes(y, pair.cbcr)
+    out = np.empty((*y.shape, 3), np.uint8)
+    for i in range(3):  # plane by plane into the interleaved image: long inner loops
+        out[..., i] = _to_uint8(planes[i])
+    return out
+
+
+def _to_uint8(x: np.ndarray) -> np.ndarray:
+    """[0, 1] floats -> uint8, rounding half up (``x`` is scaled in place)."""
+    x *= x.dtype.type(255.0)
+    x += x.dtype.type(0.5)
+    return x.astype(np.uint8)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -17,6 +19,8 @@ from lrcfuse_model.images.preprocess import (
     visible_to_float,
     ycbcr_to_rgb,
 )
+
+REPO_SAMPLES = Path(__file__).resolve().parents[3] / "samples"
 
 
 def thermal16(seed: int = 0, shape=(64, 64)) -> np.ndarray:
@@ -386,3 +390,125 @@ def test_homography_in_the_defaults_is_empty():
 
     assert data_settings()["homography"] == [] and data_settings()["homography_file"] == ""
     assert load_homography() is None
+
+
+# -- the per-channel conversions against the matrix-product math they replaced ---------------------
+
+# The previous implementation, copied here as the reference: rgb @ matrix over H x W x 3 float32.
+_REF_RGB2YCC = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]], np.float32)
+_REF_YCC2RGB = np.linalg.inv(_REF_RGB2YCC).astype(np.float32)
+
+
+def _ref_prepare_visible(vi: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """(vi_y, cbcr) as prepare_pair computed them before."""
+    vi_f = visible_to_float(vi)
+    if vi_f.ndim == 2:
+        return vi_f, None
+    ycc = vi_f @ _REF_RGB2YCC.T
+    ycc[..., 1:] += 0.5
+    return np.ascontiguousarray(ycc[..., 0]), ycc[..., 1:]
+
+
+def _ref_finish(fused_y: np.ndarray, cbcr: np.ndarray | None) -> np.ndarray:
+    y = np.clip(np.nan_to_num(fused_y, nan=0.0), 0.0, 1.0)
+    if cbcr is None:
+        out = y
+    else:
+        x = np.concatenate([y[..., None], cbcr], axis=-1)
+        x[..., 1:] -= 0.5
+        out = np.clip(x @ _REF_YCC2RGB.T, 0.0, 1.0)
+    return (out * 255.0 + 0.5).astype(np.uint8)
+
+
+# Measured: about 1 value in 10^6 differs (by 1), where x * 255 + 0.5 lands within a float32 rounding of
+# an integer; the bound leaves 100x room. Gray output is bit-identical.
+MAX_DIFFERING_SHARE = 1e-4
+
+
+class _Tally:
+    """Differences of the new outputs from the reference, over many images."""
+
+    def __init__(self) -> None:
+        self.values = self.differing = self.gray_values = 0
+        self.largest = 0
+
+    def add(self, ir: np.ndarray, vi: np.ndarray, rng: np.random.Generator) -> None:
+        pair = prepare_pair(ir, vi)
+        ref_y, ref_cbcr = _ref_prepare_visible(vi)
+        np.testing.assert_allclose(pair.vi_y, ref_y, rtol=0, atol=1e-6)  # the network input: float32 rounding
+        assert (pair.cbcr is None) == (ref_cbcr is None)
+        if ref_cbcr is not None:
+            np.testing.assert_allclose(pair.cbcr, ref_cbcr, rtol=0, atol=1e-6)
+            assert pair.cbcr.shape == ref_cbcr.shape and pair.vi_y.flags.c_contiguous
+        # fused Y: the visible luma itself (the visible image back), and a network-like mix with the
+        # thermal image reaching outside [0, 1]
+        mixed = 0.6 * ref_y + 0.5 * pair.ir + rng.normal(0.0, 0.05, ref_y.shape) - 0.05
+        for fused in (ref_y, mixed.astype(np.float32)):
+            new, ref = finish(fused, pair), _ref_finish(fused, ref_cbcr)
+            assert new.dtype == np.uint8 and new.shape == ref.shape
+            diff = np.abs(new.astype(np.int16) - ref)
+            self.largest = max(self.largest, int(diff.max()))
+            self.differing += int(np.count_nonzero(diff))
+            self.values += diff.size
+            if ref_cbcr is None:
+                self.gray_values += diff.size
+
+    def check(self) -> None:
+        assert self.values > 0
+        assert self.largest <= 1
+        assert self.differing / self.values <= MAX_DIFFERING_SHARE, (self.differing, self.values)
+
+
+def test_conversions_match_the_matrix_product_on_random_images():
+    rng = np.random.default_rng(11)
+    tally = _Tally()
+    for shape in ((512, 640), (37, 53), (2, 2), (480, 360)):
+        vi = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
+        ir = rng.integers(0, 256, shape, dtype=np.uint8)
+        tally.add(ir, vi, rng)
+        tally.add(ir, vi[..., 0], rng)  # gray
+    tally.check()
+    # float inputs and the public conversions
+    rgb = rng.random((64, 48, 3)).astype(np.float32)
+    ref = rgb @ _REF_RGB2YCC.T
+    ref[..., 1:] += 0.5
+    np.testing.assert_allclose(rgb_to_ycbcr(rgb), ref, rtol=0, atol=1e-6)
+    back = ref.copy()
+    back[..., 1:] -= 0.5
+    np.testing.assert_allclose(ycbcr_to_rgb(ref), np.clip(back @ _REF_YCC2RGB.T, 0, 1), rtol=0, atol=1e-6)
+    assert rgb_to_ycbcr(rgb.astype(np.float64)).dtype == np.float64
+
+
+def test_finish_matches_the_reference_with_nan_and_out_of_range_values():
+    rng = np.random.default_rng(12)
+    vi = rng.integers(0, 256, (24, 31, 3), dtype=np.uint8)
+    pair = prepare_pair(vi[..., 1], vi)
+    fused = rng.normal(0.5, 0.6, (24, 31)).astype(np.float32)
+    fused[3, 4], fused[5, 6], fused[7, 8] = np.nan, np.inf, -np.inf
+    kept = fused.copy()
+    for p in (pair, prepare_pair(vi[..., 1], vi[..., 2])):
+        new, ref = finish(fused, p), _ref_finish(fused, p.cbcr)
+        assert np.abs(new.astype(int) - ref).max() <= 1
+    np.testing.assert_array_equal(fused, kept)  # the network output is not written to
+    np.testing.assert_array_equal(finish(fused, prepare_pair(vi[..., 1], vi[..., 2])), _ref_finish(fused, None))
+
+
+def test_conversions_match_the_matrix_product_on_real_images(shared_data):
+    """Bundled samples (FLIR colour, TNO), RoadScene colour pairs and TNO (gray): max 1 grey level, rarely."""
+    from lrcfuse_model.images.pairing import find_pairs
+
+    folders = [REPO_SAMPLES, shared_data / "roadscene221", shared_data / "tno42"]
+    rng = np.random.default_rng(13)
+    tally = _Tally()
+    for folder in folders:
+        if not folder.is_dir():
+            continue
+        pairs, _ = find_pairs(folder / "ir", folder / "vi")
+        for p in pairs[:: max(1, len(pairs) // 12)]:  # about a dozen pairs per folder
+            ir, vi = read_image(p.ir), read_image(p.vi)
+            if ir.shape[:2] == vi.shape[:2]:
+                tally.add(ir, vi, rng)
+    if tally.values == 0:
+        pytest.skip("no image pairs found")
+    tally.check()
+    assert tally.gray_values > 0 and tally.values > tally.gray_values  # both paths were exercised
