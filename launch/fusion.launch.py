@@ -31,10 +31,12 @@ LAUNCH_ARG_TO_PARAMETER = {
     "weights": "weights",
     "device": "device",
     "reliability": "reliability",
+    "min_interval": "min_interval",
     "detector": "detector.enabled",
     "detector_weights": "detector.weights",
 }
 BOOLEAN_ARGS = {"detector"}
+FLOAT_ARGS = {"min_interval"}  # typed ROS parameters: "0" must still reach the node as a double
 
 # launch argument -> node topic it remaps
 LAUNCH_ARG_TO_TOPIC = {
@@ -49,8 +51,14 @@ def _node(context):
     value = context.launch_configurations
     overrides = {}
     for arg, parameter in LAUNCH_ARG_TO_PARAMETER.items():
-        if value[arg] != "":
-            overrides[parameter] = value[arg].lower() in ("true", "1", "yes") if arg in BOOLEAN_ARGS else value[arg]
+        if value[arg] == "":
+            continue
+        if arg in BOOLEAN_ARGS:
+            overrides[parameter] = value[arg].lower() in ("true", "1", "yes")
+        elif arg in FLOAT_ARGS:
+            overrides[parameter] = float(value[arg])
+        else:
+            overrides[parameter] = value[arg]
     parameters = [value["params_file"]] if value["params_file"] else []
     if overrides:
         parameters.append(overrides)
@@ -127,6 +135,13 @@ def generate_launch_description():
                 "reliability",
                 default_value="",
                 description="input QoS reliability: best_effort | reliable; '' = the params_file value",
+            ),
+            DeclareLaunchArgument(
+                "min_interval",
+                default_value="",
+                description="seconds: smallest stamp gap between two frames of one camera (1/rate - jitter of the "
+                "faster camera; a pair goes out as soon as no later frame could pair better); 0 = wait for the next "
+                "frame; '' = the params_file value",
             ),
             DeclareLaunchArgument(
                 "detector",

@@ -10,7 +10,8 @@ Topics (relative, so namespaces and remaps apply):
 
 Threading: the subscription callbacks only read the header stamp and hand the message to the
 approximate-time pairing; a complete pair goes into a one-slot buffer (a newer pair replaces a
-waiting one, counted as dropped), and ``workers`` inference threads (2 by default) take pairs from it,
+waiting one, counted as dropped, unless an idle inference thread is there to take it: pairs completed
+together are all fused), and ``workers`` inference threads (2 by default) take pairs from it,
 convert, fuse and publish them in the order they were taken. The network runs one pair at a time
 (the backend's own threads do its work), so while one pair is in the network the other thread
 converts and pre/post-processes the next: on a CPU, with ONNX Runtime running LRCFuse-RT on one core,
@@ -101,7 +102,9 @@ class FusionNode(Node):
         v = self.values
         self._throttle = KeyedThrottle(float(v["log_throttle_s"]))
         self._stats = PipelineStats(time.monotonic(), windows=("diagnostics", "summary", "run"))
-        self._sync = ApproximateTimeSync(slop=float(v["slop"]), queue_size=int(v["queue_size"]))
+        self._sync = ApproximateTimeSync(
+            slop=float(v["slop"]), queue_size=int(v["queue_size"]), min_interval=float(v["min_interval"])
+        )
         self._sync_lock = threading.Lock()  # callbacks may run in parallel under a multi-threaded executor
 
         self.fuser = self._make_fuser()
@@ -144,7 +147,7 @@ class FusionNode(Node):
         self.get_logger().info(
             f"fusing '{self.thermal_topic}' + '{self.rgb_topic}' -> '{self._pub_fused.topic_name}' "
             f"(model {self.model_label}, backend {self.backend_name} on {self.device}, {v['workers']} inference "
-            f"threads, {v['reliability']} inputs, slop {v['slop']} s)"
+            f"threads, {v['reliability']} inputs, slop {v['slop']} s, min_interval {v['min_interval']} s)"
         )
 
     # -- set-up ------------------------------------------------------------------------------------
@@ -255,9 +258,11 @@ class FusionNode(Node):
             self._stats.set_total("unpaired_rgb", int(self._sync.dropped_rgb))
         if pairs:
             self._stats.count("paired", len(pairs))
-            self._stats.sample("pairing", self._now() - pairs[-1].rgb_stamp)
-            # Only the newest complete pair is worth fusing; older ones count as dropped for lack of time.
-            dropped = len(pairs) - 1 + int(self._slot.put((pairs[-1], time.perf_counter())))
+            now, completed = self._now(), time.perf_counter()
+            dropped = 0
+            for pair in pairs:  # oldest first; an idle inference thread takes each, else only the newest waits
+                self._stats.sample("pairing", now - pair.rgb_stamp)
+                dropped += int(self._slot.put((pair, completed)))
             if dropped:
                 self._stats.count("pairs_dropped_busy", dropped)
 

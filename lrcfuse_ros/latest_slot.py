@@ -3,43 +3,51 @@
 When inference is slower than the cameras only the newest pair is worth fusing: ``put`` replaces
 a pair still waiting (and counts it as dropped), so memory stays bounded at one waiting pair and the
 published stream never lags behind the cameras by more than one inference per inference thread.
+Pairs that come out of the pairing together (a late frame completing one pair, the next already
+complete) are not dropped while an inference thread waits to take them: the slot keeps one pair per
+waiting thread plus the newest.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import deque
 from typing import Any
 
 
 class LatestSlot:
-    """Holds at most one item; a newer ``put`` replaces the waiting one."""
+    """Holds the newest item, and one more per thread waiting in :meth:`take`; ``put`` drops the oldest beyond."""
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
-        self._item: Any = None
-        self._full = False
+        self._items: deque[Any] = deque()
+        self._takers = 0  # threads waiting in take (each takes one item when it wakes)
         self._closed = False
         self.replaced = 0  # items that were replaced before anyone took them
 
     def put(self, item: Any) -> bool:
         """Store ``item``; True when it replaced an item nobody had taken (that one is dropped)."""
         with self._cond:
-            replaced = self._full
+            self._items.append(item)
+            replaced = len(self._items) > 1 + self._takers
             if replaced:
+                self._items.popleft()
                 self.replaced += 1
-            self._item, self._full = item, True
             self._cond.notify()
             return replaced
 
     def take(self, timeout: float | None = None) -> Any:
-        """The waiting item (removing it), or None after ``timeout`` seconds or once closed."""
+        """The oldest waiting item (removing it), or None after ``timeout`` seconds or once closed."""
         with self._cond:
-            if not self._full and not self._closed:
-                self._cond.wait(timeout)
-            if not self._full:
+            if not self._items and not self._closed:
+                self._takers += 1
+                try:
+                    self._cond.wait(timeout)
+                finally:
+                    self._takers -= 1
+            if not self._items:
                 return None
-            item, self._item, self._full = self._item, None, False
-            return item
+            return self._items.popleft()
 
     def close(self) -> None:
         """Wake any waiting ``take`` (it returns None when the slot is empty)."""

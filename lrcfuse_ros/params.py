@@ -32,6 +32,13 @@ PARAMETERS: dict[str, ParamSpec] = {
     # pairing
     "queue_size": ParamSpec(10, "messages kept per stream while waiting for a partner (approximate-time pairing)"),
     "slop": ParamSpec(0.05, "seconds: largest header-stamp difference of a thermal + RGB pair"),
+    "min_interval": ParamSpec(
+        0.01,
+        "seconds: smallest header-stamp gap between two frames of one camera (message_filters' inter-message "
+        "lower bound); a pair goes out as soon as no later frame could pair better instead of a frame later. "
+        "0.01 suits cameras up to 60 Hz with stamps jittered by up to 6 ms; 1/rate - jitter of the faster camera "
+        "releases the most pairs at once; 0 = no bound (wait for the next frame)",
+    ),
     # model and backend
     "model": ParamSpec(
         "auto",
@@ -146,7 +153,7 @@ def check_values(values: Mapping[str, Any]) -> None:
     for name in ("queue_size", "qos_depth", "workers"):
         if name in values and int(values[name]) < 1:
             raise ParameterError(f"{name}: expected an integer >= 1, got {values[name]}")
-    for name in ("slop", "no_data_warning_s", "summary_period_s", "log_throttle_s"):
+    for name in ("slop", "min_interval", "no_data_warning_s", "summary_period_s", "log_throttle_s"):
         if name in values and float(values[name]) < 0:
             raise ParameterError(f"{name}: expected seconds >= 0, got {values[name]}")
     if "diagnostics_period_s" in values and float(values["diagnostics_period_s"]) <= 0:

@@ -18,8 +18,12 @@
 #   LRCFUSE_DEMO_SECONDS=60 LRCFUSE_DEMO_RATE=10 bash scripts/demo.sh -p model:=default
 #   LRCFUSE_DEMO_BURST_SECONDS=0 bash scripts/demo.sh    # no burst phase
 #   LRCFUSE_DEMO_JITTER_MS=0 bash scripts/demo.sh        # synchronised cameras: equal stamps pair at once
-# The two cameras are free-running by default: each stamp is up to 10 ms before the send, independently,
-# so a pair is complete when the next frame shows that no nearer partner can come (about one frame).
+#   LRCFUSE_DEMO_MIN_INTERVAL=0 bash scripts/demo.sh     # no inter-frame bound: pairs wait for the next frame
+# The two cameras are free-running by default: each stamp is up to 10 ms before the send, independently.
+# The node is told the smallest stamp gap between two frames of one camera (min_interval = 1/rate - jitter
+# - 3 ms for sends a little late, 0.02 s at 30 Hz): a pair whose stamps are at most min_interval / 2
+# apart goes out when its second image arrives, since no later frame can be nearer (without the bound,
+# LRCFUSE_DEMO_MIN_INTERVAL=0, it waits for the next frame to show that, about one frame).
 # Arguments are passed to the node as ROS arguments (after --ros-args).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,6 +41,9 @@ SIZE=${LRCFUSE_DEMO_SIZE:-640x512}
 BURST_SECONDS=${LRCFUSE_DEMO_BURST_SECONDS:-3}
 BURST_RATE=${LRCFUSE_DEMO_BURST_RATE:-120}
 JITTER_MS=${LRCFUSE_DEMO_JITTER_MS:-10}
+# a float for the typed ROS parameter ("0" would be an integer); the burst's equal stamps pair at once anyway
+MIN_INTERVAL=$(python3 -c "import sys; v = sys.argv[1]; print(float(v) if v else \
+round(max(0.0, 1 / $RATE - ($JITTER_MS + 3) / 1000), 4))" "${LRCFUSE_DEMO_MIN_INTERVAL:-}")
 COUNT=$(python3 -c "print(max(1, round($RATE * $RUN_SECONDS)))")
 BURST_COUNT=$(python3 -c "print(max(0, round($BURST_RATE * $BURST_SECONDS)))")
 SAVE_EVERY=$(python3 -c "print(max(1, round($RATE)))")
@@ -65,8 +72,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "[demo] starting fusion_node (model auto, backend auto), fused_recorder and sample_publisher (domain $ROS_DOMAIN_ID)"
-.venv/bin/fusion_node --ros-args -p model:=auto -p summary_period_s:=5.0 "$@" >"$OUT/node.log" 2>&1 &
+echo "[demo] starting fusion_node (model auto, backend auto, min_interval $MIN_INTERVAL s), fused_recorder and" \
+  "sample_publisher (domain $ROS_DOMAIN_ID)"
+.venv/bin/fusion_node --ros-args -p model:=auto -p summary_period_s:=5.0 -p "min_interval:=$MIN_INTERVAL" "$@" \
+  >"$OUT/node.log" 2>&1 &
 node_pid=$!
 pids+=("$node_pid")
 .venv/bin/fused_recorder --out "$OUT/fused" --save-every "$SAVE_EVERY" --timeout $((RUN_SECONDS + BURST_SECONDS + 300)) \

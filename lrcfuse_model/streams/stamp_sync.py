@@ -17,6 +17,15 @@ Policy (mutual nearest neighbours, emitted as soon as they are certain):
   synchronised cameras pair with no added latency; otherwise the wait is about one frame of the
   older member's stream). :meth:`ApproximateTimeSync.flush` emits what is left at the end of a
   recording.
+* ``min_interval`` (seconds, message_filters' inter-message lower bound): the smallest stamp gap
+  between two messages of one stream that the cameras promise. With it the next message of a
+  stream is known to come no earlier than its newest stamp + ``min_interval``, so a pair is emitted
+  as soon as that bound already puts every message still to come at least ``|t - r|`` away:
+  free-running cameras with ``|t - r| <= min_interval / 2`` pair as soon as the second member
+  arrives, instead of one frame later. 0 (the default) assumes nothing: the rule above, exactly. A
+  bound the cameras break (frames closer together than ``min_interval``) can cost a better pair
+  (the message that came too soon pairs with a later partner, or is dropped); pairs still come out
+  in order, within slop, each message used once.
 * Each message is used at most once and pairs come out in stamp order on both streams. Emitting a
   pair drops every waiting message older than its member on the same stream ("superseded": it
   could only be paired out of order); a message whose stamp is not newer than the last emitted
@@ -89,13 +98,17 @@ class ApproximateTimeSync:
         slop: float = 0.05,
         queue_size: int = 10,
         on_drop: Callable[[str, float, Any, str], None] | None = None,
+        min_interval: float = 0.0,
     ) -> None:
         if not (isinstance(slop, (int, float)) and math.isfinite(slop) and slop >= 0):
             raise ValueError(f"slop must be a finite number of seconds >= 0, got {slop!r}")
         if not (isinstance(queue_size, int) and queue_size >= 1):
             raise ValueError(f"queue_size must be an integer >= 1, got {queue_size!r}")
+        if not (isinstance(min_interval, (int, float)) and math.isfinite(min_interval) and min_interval >= 0):
+            raise ValueError(f"min_interval must be a finite number of seconds >= 0, got {min_interval!r}")
         self.slop = float(slop)
         self.queue_size = queue_size
+        self.min_interval = float(min_interval)
         self.on_drop = on_drop
         self._streams = {THERMAL: _Stream(THERMAL), RGB: _Stream(RGB)}
         self._seq = 0
@@ -172,8 +185,11 @@ class ApproximateTimeSync:
             ti, ri = found
             t, r = thermal.queue[ti], rgb.queue[ri]
             gap = abs(t.stamp - r.stamp)
-            # Could a message still to come (in stamp order) be nearer to r (thermal) or to t (rgb)?
-            certain = final or (thermal.latest >= r.stamp + gap and rgb.latest >= t.stamp + gap)
+            # Could a message still to come (in stamp order, min_interval after its stream's newest) be
+            # nearer to r (thermal) or to t (rgb)? With min_interval 0 the sums are the stamps themselves.
+            certain = final or (
+                thermal.latest + self.min_interval >= r.stamp + gap and rgb.latest + self.min_interval >= t.stamp + gap
+            )
             if not certain:
                 break
             for stream, index in ((thermal, ti), (rgb, ri)):

@@ -113,11 +113,12 @@ def harness_factory(ros_context, tiny_weights: Path):
 
 
 def test_node_fuses_pairs_and_survives_bad_frames(harness_factory, capfd: pytest.CaptureFixture) -> None:
-    h = harness_factory()
+    h = harness_factory(min_interval=0.0)
     rng = np.random.default_rng(0)
     height, width = 40, 48
     # frames: good x3, thermal in a wrong encoding, thermal of another size, good x3 (the last one only
-    # completes the pairing of the one before: a pair is emitted once the next frame shows no nearer partner)
+    # completes the pairing of the one before: without min_interval a pair is emitted once the next frame
+    # shows no nearer partner)
     kinds = ["good", "good", "good", "bad_encoding", "size_mismatch", "good", "good", "good"]
     t0 = time.time_ns()
     rgb_stamps = []
@@ -181,6 +182,50 @@ def test_node_fuses_pairs_and_survives_bad_frames(harness_factory, capfd: pytest
     assert "thermal image on '/thermal/image_raw' is 24x20 but RGB image on '/rgb/image_raw' is 48x40" in err
     assert "no message on '/thermal/image_raw'" in err
     assert "data on '/thermal/image_raw' again after" in err
+
+
+def test_min_interval_fuses_each_pair_without_waiting_for_the_next_frame(harness_factory) -> None:
+    """Cameras 300 ms apart with stamps jittered by up to 10 ms, min_interval 0.25 s: every pair, the last
+    one too, is fused as soon as its second image arrives."""
+    h = harness_factory(min_interval=0.25)
+    rng = np.random.default_rng(5)
+    t0 = time.time_ns()
+    rgb_stamps = []
+    for k in range(4):
+        base = t0 + k * 300_000_000
+        t_stamp, r_stamp = base - int(rng.integers(0, 10_000_000)), base - int(rng.integers(0, 10_000_000))
+        h.pub_thermal.publish(_image(rng.integers(0, 256, (24, 32), dtype=np.uint8), "mono8", t_stamp, "t"))
+        h.pub_rgb.publish(_image(rng.integers(0, 256, (24, 32, 3), dtype=np.uint8), "bgr8", r_stamp, "rgb"))
+        rgb_stamps.append(r_stamp)
+        time.sleep(0.3)
+    assert _wait_until(lambda: len(h.fused) >= 4, timeout=10), f"fused {len(h.fused)} of 4"
+    assert [stamp_to_nanoseconds(m.header.stamp) for m in h.fused] == rgb_stamps
+    assert h.node.totals.get("pairs_dropped_busy", 0) == 0
+
+
+def test_pairs_completed_together_are_all_fused(harness_factory) -> None:
+    """A late frame completes one pair while the next pair is already complete: both are fused (an idle
+    inference thread takes each), not only the newest."""
+    h = harness_factory(min_interval=0.01)
+    t0 = time.time_ns()
+    images = {k: _image(np.full((24, 32), 40 * k, np.uint8), "mono8", 0, "t") for k in range(2)}
+    colour = {k: _image(np.full((24, 32, 3), 40 * k, np.uint8), "bgr8", 0, "rgb") for k in range(2)}
+
+    def send(publisher, msg, stamp_ns: int) -> None:
+        msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp_ns, 1_000_000_000)
+        publisher.publish(msg)
+        time.sleep(0.15)  # arrival in this order
+
+    # pair 0 is 8 ms apart: a thermal frame up to 16 ms later could be nearer to its RGB image, so it waits;
+    # pair 1 has equal stamps and completes with its thermal image, which also settles pair 0
+    send(h.pub_thermal, images[0], t0)
+    send(h.pub_rgb, colour[0], t0 + 8_000_000)
+    send(h.pub_rgb, colour[1], t0 + 300_000_000)
+    assert len(h.fused) == 0
+    send(h.pub_thermal, images[1], t0 + 300_000_000)
+    assert _wait_until(lambda: len(h.fused) >= 2, timeout=10), f"fused {len(h.fused)} of 2"
+    assert [stamp_to_nanoseconds(m.header.stamp) for m in h.fused] == [t0 + 8_000_000, t0 + 300_000_000]
+    assert h.node.totals.get("pairs_dropped_busy", 0) == 0
 
 
 def test_node_publishes_mono8_when_colour_is_off(harness_factory) -> None:
@@ -350,10 +395,13 @@ def test_three_processes_publisher_node_recorder(ros_env, shared_data: Path, tin
     env = dict(ros_env, PYTHONPATH=str(REPO_ROOT))
     for key in ("LRCFUSE_NO_MALLOC_TUNING", "MALLOC_MMAP_MAX_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_"):
         env.pop(key, None)  # the node restarts itself with the allocator settings, as users run it
+    # 2 Hz with stamps up to 15 ms before the send: frames of one camera are >= 485 ms apart, so with
+    # min_interval 0.45 every pair, the last one too, goes out as soon as its second image arrives
     node = _spawn(["lrcfuse_ros.fusion_node", "--ros-args", "-p", f"weights:={tiny_weights}", "-p", "backend:=torch",
-                   "-p", "threads:=1", "-p", "reliability:=reliable", "-p", "diagnostics_period_s:=0.5"],
+                   "-p", "threads:=1", "-p", "reliability:=reliable", "-p", "diagnostics_period_s:=0.5",
+                   "-p", "min_interval:=0.45"],
                   env, tmp_path / "node.log")  # fmt: skip
-    recorder = _spawn(["lrcfuse_ros.fused_recorder", "--out", str(tmp_path / "fused"), "--count", str(n - 1),
+    recorder = _spawn(["lrcfuse_ros.fused_recorder", "--out", str(tmp_path / "fused"), "--count", str(n),
                        "--timeout", "60"], env, tmp_path / "recorder.log")  # fmt: skip
     try:
         publisher = subprocess.run(
@@ -377,12 +425,12 @@ def test_three_processes_publisher_node_recorder(ros_env, shared_data: Path, tin
     published = json.loads((tmp_path / "published.json").read_text())
     summary = json.loads((tmp_path / "fused" / "summary.json").read_text())
     assert published["published"] == n
-    # every pair but the last (held until a next frame would prove no nearer partner) is fused, in order
-    assert summary["count"] == n - 1
-    assert summary["stamps"] == pytest.approx(published["rgb_stamps"][: n - 1], abs=1e-6)  # float epoch seconds
+    # every pair is fused, in order
+    assert summary["count"] == n
+    assert summary["stamps"] == pytest.approx(published["rgb_stamps"], abs=1e-6)  # float epoch seconds
     assert summary["sizes"] == ["160x128"] and summary["encodings"] == ["bgr8"]
     assert summary["frame_ids"] == ["rgb_camera"]
-    assert len(list((tmp_path / "fused").glob("*.png"))) == n - 1
+    assert len(list((tmp_path / "fused").glob("*.png"))) == n
     assert summary["latency_ms"]["max"] > 0
 
 

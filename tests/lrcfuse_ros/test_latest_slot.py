@@ -54,3 +54,26 @@ def test_in_order_lets_later_jobs_wait_for_earlier_ones() -> None:
     assert order.wait(5, timeout=0)
     order.close()
     assert not order.wait(99, timeout=1)  # closed: no waiting
+
+
+def test_items_put_together_all_reach_a_waiting_taker_and_only_the_newest_waits() -> None:
+    """Pairs completed by one message (the late one and the next) are not dropped while a thread waits."""
+    slot = LatestSlot()
+    got: list = []
+    waiting = threading.Event()
+
+    def taker() -> None:
+        waiting.set()
+        got.append(slot.take(5))
+
+    t = threading.Thread(target=taker)
+    t.start()
+    waiting.wait(5)
+    while slot._takers == 0:  # the taker is inside take(), waiting
+        threading.Event().wait(0.001)
+    assert slot.put("a") is False
+    assert slot.put("b") is False  # the waiting thread takes "a"; "b" waits for the next one
+    t.join(5)
+    assert got == ["a"] and slot.replaced == 0
+    assert slot.put("c") is True  # nobody waiting: the newest replaces "b"
+    assert slot.take(0) == "c" and slot.replaced == 1

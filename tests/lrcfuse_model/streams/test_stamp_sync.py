@@ -165,3 +165,119 @@ def test_bad_parameters_rejected():
         ApproximateTimeSync(queue_size=0)
     with pytest.raises(ValueError, match="finite"):
         ApproximateTimeSync().push_rgb(float("nan"), None)
+
+
+# -- min_interval: the inter-message lower bound (message_filters' setInterMessageLowerBound) ----------
+
+
+def _free_running(n: int, rate: float, jitter: float, rng: np.random.Generator, offset: float = 0.0) -> np.ndarray:
+    """Stamps of a camera sending every 1/rate s, each stamp up to ``jitter`` s before its send."""
+    return 1_700_000_000.0 + offset + np.arange(n) / rate - rng.uniform(0.0, jitter, n)
+
+
+def _run_timed(sync: ApproximateTimeSync, events: list[tuple[str, float, object]]) -> list[tuple[int, StampedPair]]:
+    """(index of the event whose push emitted the pair, pair); flush counts as len(events)."""
+    out: list[tuple[int, StampedPair]] = []
+    for k, (stream, stamp, item) in enumerate(events):
+        pushed = sync.push_thermal(stamp, item) if stream == "thermal" else sync.push_rgb(stamp, item)
+        out += [(k, p) for p in pushed]
+    out += [(len(events), p) for p in sync.flush()]
+    return out
+
+
+def test_min_interval_releases_a_pair_when_its_second_member_arrives():
+    # 30 Hz cameras: frames at least 23 ms apart; a 4 ms gap is certain at once with a 20 ms bound.
+    sync = ApproximateTimeSync(slop=0.05, min_interval=0.02)
+    assert sync.push_thermal(1.0, "t0") == []
+    assert [(p.thermal, p.rgb) for p in sync.push_rgb(1.004, "r0")] == [("t0", "r0")]
+    assert [(p.thermal, p.rgb) for p in sync.push_rgb(1.037, "r1") + sync.push_thermal(1.029, "t1")] == [("t1", "r1")]
+    # without the bound the same pair waits for the next frame
+    plain = ApproximateTimeSync(slop=0.05)
+    assert plain.push_thermal(1.0, "t0") == [] and plain.push_rgb(1.004, "r0") == []
+    assert [(p.thermal, p.rgb) for p in plain.push_thermal(1.033, "t1")] == [("t0", "r0")]
+
+
+def test_min_interval_waits_when_a_later_message_could_still_be_nearer():
+    sync = ApproximateTimeSync(slop=0.05, min_interval=0.02)
+    assert sync.push_thermal(1.0, "t0") == []
+    # r0 is 15 ms after t0: a thermal frame at >= 1.02 could be 5 ms from r0, nearer than t0 is
+    assert sync.push_rgb(1.015, "r0") == []
+    assert [(p.thermal, p.rgb) for p in sync.push_thermal(1.021, "t1")] == [("t1", "r0")]
+    assert sync.stats()["drop_reasons"] == {"thermal/superseded": 1}
+
+
+def test_min_interval_zero_is_the_rule_without_a_bound():
+    """min_interval=0: the same pairs, emitted at the same pushes, as the sync without the parameter,
+    on free-running, missing-frame and different-rate streams (the behaviour the other tests pin down)."""
+    rng = np.random.default_rng(21)
+    scenarios = []
+    for _ in range(6):
+        thermal = _free_running(80, 30.0, 0.01, rng)
+        rgb = _free_running(80, 30.0, 0.01, rng, offset=rng.uniform(-0.02, 0.02))
+        thermal = thermal[rng.random(80) > 0.1]
+        scenarios.append(_arrivals(thermal, rgb, rng))
+    scenarios.append(_arrivals(_free_running(30, 9.0, 0.003, rng), _free_running(90, 30.0, 0.003, rng), rng))
+    for events in scenarios:
+        ref = _run_timed(ApproximateTimeSync(slop=0.02, queue_size=10), events)
+        got = _run_timed(ApproximateTimeSync(slop=0.02, queue_size=10, min_interval=0.0), events)
+        assert [(k, p.thermal, p.rgb) for k, p in got] == [(k, p.thermal, p.rgb) for k, p in ref]
+        assert len(ref) > 0
+
+
+def _assert_no_later_message_beats(timed: list[tuple[int, StampedPair]], events: list) -> None:
+    """No message arriving after a pair was emitted is nearer to one of its members than its partner."""
+    for k, pair in timed:
+        gap = abs(pair.thermal_stamp - pair.rgb_stamp)
+        for stream, stamp, _ in events[k + 1 :]:
+            other = pair.rgb_stamp if stream == "thermal" else pair.thermal_stamp
+            assert abs(stamp - other) >= gap, (pair, stream, stamp)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_min_interval_never_releases_a_pair_a_later_message_would_beat(seed):
+    """Streams that keep the bound: the same pairs as waiting for proof, each emitted no later, none
+    of them beaten by a message that arrived after it was emitted."""
+    rng = np.random.default_rng(100 + seed)
+    rate_t, rate_r = [(30.0, 30.0), (9.0, 30.0), (60.0, 30.0), (25.0, 30.0)][seed % 4]
+    jitter = 0.008
+    bound = 1.0 / max(rate_t, rate_r) - jitter  # the smallest gap these cameras can produce
+    thermal = _free_running(60, rate_t, jitter, rng, offset=rng.uniform(-0.03, 0.03))
+    rgb = _free_running(int(60 * rate_r / rate_t), rate_r, jitter, rng)
+    thermal = thermal[rng.random(thermal.size) > 0.05]  # some frames missing
+    assert np.diff(thermal).min() >= bound and np.diff(rgb).min() >= bound
+    events = _arrivals(thermal, rgb, rng, latency=0.03)
+    # queues long enough that waiting for proof never overflows (a 9 Hz thermal camera with missing
+    # frames holds many RGB frames back; early release holds fewer, so it would keep pairs waiting loses)
+    waited = _run_timed(ApproximateTimeSync(slop=0.03, queue_size=50), events)
+    early = _run_timed(ApproximateTimeSync(slop=0.03, queue_size=50, min_interval=bound), events)
+    assert [(p.thermal, p.rgb) for _, p in early] == [(p.thermal, p.rgb) for _, p in waited]
+    assert all(k_early <= k_waited for (k_early, _), (k_waited, _) in zip(early, waited))
+    assert sum(k_early < k_waited for (k_early, _), (k_waited, _) in zip(early, waited)) > 0
+    _assert_no_later_message_beats(early, events)
+    _assert_in_order([p for _, p in early], 0.03)
+
+
+def test_min_interval_pairs_free_running_30hz_cameras_without_waiting_for_the_next_frame():
+    """The demo's cameras: 30 Hz, stamps up to 10 ms before the send; with a 20 ms bound every pair is
+    emitted by the push of its second member."""
+    rng = np.random.default_rng(31)
+    n = 300
+    thermal, rgb = _free_running(n, 30.0, 0.01, rng), _free_running(n, 30.0, 0.01, rng)
+    events = []
+    for i in range(n):  # both cameras send at the same moment, in random order
+        pair_events = [("thermal", float(thermal[i]), ("thermal", i)), ("rgb", float(rgb[i]), ("rgb", i))]
+        events += pair_events if rng.random() < 0.5 else pair_events[::-1]
+    timed = _run_timed(ApproximateTimeSync(slop=0.05, min_interval=0.02), events)
+    assert [k for k, _ in timed] == [2 * i + 1 for i in range(n)]
+    assert [(p.thermal[1], p.rgb[1]) for _, p in timed] == [(i, i) for i in range(n)]
+    _assert_no_later_message_beats(timed, events)
+
+
+def test_a_broken_bound_costs_the_better_pair_but_stays_in_order():
+    sync = ApproximateTimeSync(slop=0.05, min_interval=0.03)
+    assert sync.push_thermal(1.0, "t0") == []
+    assert [(p.thermal, p.rgb) for p in sync.push_rgb(1.012, "r0")] == [("t0", "r0")]  # promised: thermal >= 1.03
+    pairs = sync.push_thermal(1.011, "t1")  # too soon: nearer to r0 than t0 is, but r0 is taken
+    pairs += sync.push_rgb(1.045, "r1") + sync.push_thermal(1.08, "t2") + sync.flush()
+    assert [(p.thermal, p.rgb) for p in pairs] == [("t1", "r1")]
+    assert sync.stats()["drop_reasons"] == {"thermal/unmatched": 1}
