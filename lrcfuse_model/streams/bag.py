@@ -87,6 +87,7 @@ def fuse_bag(
     fused_topic: str = "fused/image",
     slop: float = 0.05,
     queue_size: int = 10,
+    min_interval: float = 0.0,
     progress: Callable[[Iterable[Any]], Iterable[Any]] | None = None,
     copy_inputs: bool = False,
 ) -> dict[str, Any]:
@@ -124,7 +125,7 @@ def fuse_bag(
         "fused": 0,
         "failed": [],
     }
-    sync = ApproximateTimeSync(slop, queue_size)
+    sync = ApproximateTimeSync(slop, queue_size, min_interval=min_interval)
     fuse_seconds: list[float] = []
     started = time.perf_counter()
 
@@ -265,6 +266,7 @@ def cmd_fuse_bag(cfg: dict[str, Any]) -> int:
         fused_topic=b["fused_topic"],
         slop=b["slop"],
         queue_size=b["queue_size"],
+        min_interval=b["min_interval"],
         progress=lambda it: tqdm(it, desc="fuse-bag", unit="msg"),
         copy_inputs=b["copy_inputs"],
     )

@@ -161,6 +161,7 @@ def test_cli_fuse_bag(tmp_path, tiny_weights, capsys):
     report_path = tmp_path / "report.json"
     args = ["fuse-bag", "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out")]
     args += ["--backend", "torch", "--weights", str(tiny_weights), "--report", str(report_path), "--slop", "0.03"]
+    args += ["--min-interval", "0.05"]  # reaches the pairing: 10 Hz frames jittered by 10 ms keep it, same pairs
     assert main(args) == 1  # one pair failed (bad encoding): reported, the rest fused
     out, err = capsys.readouterr()
     assert "paired 3, fused 2" in out and "encoding 'yuv422'" in err
