@@ -6,12 +6,14 @@
 
 ``prepare`` is :func:`prepare_pair` on an 8-bit thermal + colour pair (thermal normalisation, visible to
 float, YCbCr); ``finish`` is :func:`finish` to uint8 RGB with the visible chroma; ``finish gray`` the
-mono output. "old" is the previous implementation (``rgb @ matrix`` over ``H x W x 3`` float32, with
-0.5 added to the interleaved chroma channels), kept here only as the reference; the rest of the path
-(thermal normalisation, visible to float, size checks) is shared. Old and new run alternately in
-rounds in one process, so load drift on a shared machine hits both alike: each line gives the median
-ms and the median of the per-round old/new ratios. The outputs are compared too (largest difference,
-share of differing pixels).
+mono output; ``thermal 16b`` :func:`normalize_thermal` of a 16-bit frame (percentile mode). "old" is
+the previous implementation, kept here only as the reference: ``rgb @ matrix`` over ``H x W x 3``
+float32 with 0.5 added to the interleaved chroma channels, and for 16-bit thermal np.percentile and
+float64 passes over every pixel (now a histogram and a look-up table per grey level); the rest of the
+path (visible to float, size checks) is shared. Old and new run alternately in rounds in one process,
+so load drift on a shared machine hits both alike: each line gives the median ms and the median of
+the per-round old/new ratios. The outputs are compared too (largest difference, share of differing
+pixels).
 
 Like the ROS node and the ``lrcfuse`` command, the script restarts itself once with the tuned glibc
 allocator (:mod:`lrcfuse_model.malloc_tuning`) unless ``--default-malloc`` is given; with the default
@@ -37,6 +39,7 @@ from lrcfuse_model.images.preprocess import (  # noqa: E402
     PreparedPair,
     data_settings,
     finish,
+    normalize_thermal,
     prepare_pair,
     read_image,
     thermal_to_float,
@@ -62,6 +65,15 @@ def old_prepare_pair(ir: np.ndarray, vi: np.ndarray) -> PreparedPair:
     else:
         vi_y = vi_f
     return PreparedPair(ir=np.ascontiguousarray(ir_f), vi_y=vi_y, cbcr=cbcr)
+
+
+def old_normalize_thermal(ir: np.ndarray, percentiles: tuple[float, float] = (1.0, 99.0)) -> np.ndarray:
+    """normalize_thermal as it was for a 16-bit frame (mode percentile): np.percentile, float64 passes."""
+    x = ir.astype(np.float32)
+    lo, hi = np.percentile(x, [percentiles[0], percentiles[1]])
+    if hi <= lo:
+        return np.full(x.shape, 0.5, dtype=np.float32)
+    return np.clip((x - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
 
 
 def old_finish(fused_y: np.ndarray, pair: PreparedPair) -> np.ndarray:
@@ -120,10 +132,12 @@ def main(argv: list[str] | None = None) -> int:
     fused = (0.6 * old_pair.vi_y + 0.5 * old_pair.ir + rng.normal(0, 0.02, ir.shape) - 0.05).astype(np.float32)
     gray_new, gray_old = PreparedPair(new_pair.ir, new_pair.vi_y, None), PreparedPair(old_pair.ir, old_pair.vi_y, None)
 
+    ir16 = (ir.astype(np.uint16) * 257 + rng.integers(0, 257, ir.shape)).astype(np.uint16)  # a radiometric frame
     cases = {
         "prepare": (lambda: old_prepare_pair(ir, vi), lambda: prepare_pair(ir, vi)),
         "finish": (lambda: old_finish(fused, old_pair), lambda: finish(fused, new_pair)),
         "finish gray": (lambda: old_finish(fused, gray_old), lambda: finish(fused, gray_new)),
+        "thermal 16b": (lambda: old_normalize_thermal(ir16), lambda: normalize_thermal(ir16)),
     }
     for old, new in cases.values():  # warm up
         old(), new()
@@ -147,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     total_new = np.zeros(args.rounds)
     for name, t in times.items():
         old_t, new_t = np.asarray(t["old"]), np.asarray(t["new"])
-        if name != "finish gray":
+        if name in ("prepare", "finish"):
             total_old += old_t
             total_new += new_t
         ratio = np.median(old_t / new_t)
@@ -161,11 +175,12 @@ def main(argv: list[str] | None = None) -> int:
     y_diff = np.abs(new_pair.vi_y - old_pair.vi_y)
     rgb_diff = np.abs(finish(fused, new_pair).astype(int) - old_finish(fused, old_pair))
     gray_diff = np.abs(finish(fused, gray_new).astype(int) - old_finish(fused, gray_old))
+    same16 = np.array_equal(normalize_thermal(ir16), old_normalize_thermal(ir16))
     print(
         f"network input Y: largest difference {y_diff.max():.2e} ({100 * np.mean(y_diff > 0):.1f}% of pixels differ "
         f"in the last float32 bits); fused RGB: largest difference {rgb_diff.max()} grey level(s) on "
         f"{int(np.count_nonzero(rgb_diff))} of {rgb_diff.size} values; gray: {int(np.count_nonzero(gray_diff))} "
-        "differ"
+        f"differ; 16-bit thermal {'bit-identical' if same16 else 'DIFFERENT'}"
     )
     return 0
 

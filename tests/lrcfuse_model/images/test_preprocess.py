@@ -512,3 +512,61 @@ def test_conversions_match_the_matrix_product_on_real_images(shared_data):
         pytest.skip("no image pairs found")
     tally.check()
     assert tally.gray_values > 0 and tally.values > tally.gray_values  # both paths were exercised
+
+
+# -- 8/16-bit thermal normalisation: histogram + look-up table against the per-pixel float math ---------
+
+
+def _ref_normalize_thermal(ir, mode="percentile", percentiles=(1.0, 99.0), fixed_range=(0.0, 65535.0), n8=False):
+    """normalize_thermal as it was (a 2-D integer frame): np.percentile and float passes over every pixel."""
+    if ir.dtype == np.uint8 and not n8:
+        return ir.astype(np.float32) / 255.0
+    x = ir.astype(np.float32)
+    if mode == "none":
+        return np.clip(x / (255.0 if ir.dtype == np.uint8 else 65535.0), 0.0, 1.0)
+    if mode == "percentile":
+        lo, hi = np.percentile(x, [percentiles[0], percentiles[1]])
+    elif mode == "fixed":
+        lo, hi = float(fixed_range[0]), float(fixed_range[1])
+    else:
+        lo, hi = float(x.min()), float(x.max())
+    if hi <= lo:
+        return np.full(x.shape, 0.5, dtype=np.float32)
+    return np.clip((x - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
+
+
+def test_integer_thermal_normalisation_is_bit_identical_to_the_per_pixel_math():
+    from lrcfuse_model.images.preprocess import _integer_percentiles
+
+    rng = np.random.default_rng(14)
+    qs = [[1.0, 99.0], [0.0, 100.0], [5, 95.5], [50.0, 50.0], [0.1, 99.9], [100.0, 100.0], [0.0, 0.0]]
+    for trial in range(120):
+        dtype, top = (np.uint16, 65536) if trial % 2 else (np.uint8, 256)
+        shape = tuple(int(v) for v in rng.integers(1, 50, 2))
+        kind = trial % 5
+        if kind == 0:
+            raw = rng.integers(0, top, shape)
+        elif kind == 1:
+            raw = rng.integers(1000 % top, 1000 % top + 9, shape)  # a narrow band
+        elif kind == 2:
+            raw = np.full(shape, rng.integers(0, top))  # flat
+        elif kind == 3:
+            raw = np.clip(rng.normal(top / 2, top / 10, shape), 0, top - 1)
+        else:
+            raw = rng.choice([0, top - 1], shape)  # two values
+        raw = raw.astype(dtype)
+        for q in qs:
+            ref = np.percentile(raw.astype(np.float32), q)
+            got = _integer_percentiles(raw, top, q)
+            assert got.dtype == ref.dtype and np.array_equal(got, ref), (raw, q, got, ref)
+        q = qs[trial % len(qs)]
+        for mode in ("percentile", "fixed", "minmax", "none"):
+            for n8 in (False, True):
+                new = normalize_thermal(raw, mode, q, (100.0, 40000.0), n8)
+                ref = _ref_normalize_thermal(raw, mode, q, (100.0, 40000.0), n8)
+                assert new.dtype == ref.dtype == np.float32 and np.array_equal(new, ref), (mode, n8, q)
+    # a camera-sized 16-bit frame, strided (one channel of an RGB-stored thermal image)
+    raw = rng.integers(1000, 5001, (512, 640)).astype(np.uint16)
+    np.testing.assert_array_equal(normalize_thermal(raw), _ref_normalize_thermal(raw))
+    stored = np.repeat(raw[..., None], 3, axis=2)
+    np.testing.assert_array_equal(normalize_thermal(stored), _ref_normalize_thermal(raw))
