@@ -38,13 +38,13 @@ import torch
 
 from ..config import load_defaults, parse_size
 from ..nn.checkpoint import load_model, resolve_weights
-from ..nn.model import LRCFuse
+from ..nn.model import LRCFuse, soft_threshold
 from ..nn.rt_model import LRCFuseRT
 from .runtimes import _cuda_index, _import_tensorrt
 
 ONNX_OPSET = 18
 # Bumped when the exported graph changes for the same weights, so that stale cache entries are not reused.
-EXPORT_FORMAT = 3
+EXPORT_FORMAT = 4
 INPUT_NAMES = ("ir", "vi")
 OUTPUT_NAME = "fused"
 
@@ -218,13 +218,150 @@ def transposed_convs_as_convs(proto: Any) -> int:
     return rewritten
 
 
-def export_onnx(model: LRCFuse | LRCFuseRT, path: str | Path, opset: int = ONNX_OPSET) -> Path:
-    """Write ``model`` as ONNX with dynamic H and W to ``path`` and check it with ``onnx.checker``."""
+class _DeployLRCFuse(torch.nn.Module):
+    """An exact re-parametrisation of :class:`LRCFuse` for export: same function, fewer passes over memory.
+
+    Built from a trained LRCFuse by :func:`deploy_module` (``None`` where a condition below fails, and
+    the network is then exported as it is). On ONNX Runtime's CPU provider the default network is
+    memory-bound: its 3x3 convolutions have one input or one output channel, so most of a frame goes
+    into element-wise passes over the 128-channel LLRR codes (7 per LISTA step), channel Slices,
+    Concats and reflect Pads of 64-channel tensors. Here:
+
+    * LLRR codes are kept in scaled coordinates ``z_k = s_k * u_k``, ``s_k = |theta| * |lambda|^k``
+      per channel. Then the soft threshold has the scalar bound ``tau_k = |lambda|^-k`` and is one
+      Clip + Sub (``u = w - sign(theta) * clip(w, -tau, tau)``, a per-channel Mul only where some
+      theta is negative: today's ``relu(x - t) + min(x + t, 0)`` is ``x + clamp(x, t, -t)`` there),
+      the ``lambda * z`` Mul disappears (``w_k = C2'(r) + sign(lambda) * u_{k-1}``, which ONNX
+      Runtime fuses into the convolution as its sum input), and every scale moves into the weights
+      of the convolutions that read or write the codes.
+    * LowRankSparseFusion: ``lx``/``sx`` (and ``ly``/``sy``) run as one grouped convolution on the
+      whole padded code (no Slices), and ``low + sparse`` is one convolution per modality on
+      ``[lx(L), sx(S)]`` (weights concatenated along the input channels: the same MACs, no Concat).
+    * CFPM: ``d_lx(L) + d_sx(S)`` is one 128 -> 1 convolution on the code; ``K_x^T(.) + K_y^T(.)``
+      one 2 -> F convolution with ``-eta`` folded in.
+
+    Every rewrite is exact in real arithmetic; float rounding moves outputs by ~1e-6.
+    """
+
+    def __init__(self, model: LRCFuse) -> None:
+        super().__init__()
+        cfg = model.config
+        self.pad = cfg.kernel_size // 2
+        d = torch.float64
+        for tag, stack in (("vi", model.llrr_vi), ("ir", model.llrr_ir)):
+            t = stack.theta.detach().to(d).flatten()
+            lam = float(stack.lam.detach().to(d))
+            mag, sign = t.abs(), torch.sign(t)
+            # s_k per channel, k = 0..T
+            scales = [mag * abs(lam) ** k for k in range(len(stack.c1) + 1)]
+            self.register_buffer(f"{tag}_w0", _f32(stack.c0.weight.detach().to(d) / scales[0].view(-1, 1, 1, 1)))
+            self.register_buffer(f"{tag}_b0", _f32(stack.c0.bias.detach().to(d) / scales[0]))
+            for k, (c1, c2) in enumerate(zip(stack.c1, stack.c2), start=1):
+                self.register_buffer(f"{tag}_c1w{k}", _f32(c1.weight.detach().to(d) * scales[k - 1].view(1, -1, 1, 1)))
+                self.register_buffer(f"{tag}_c1b{k}", _f32(c1.bias.detach().to(d)))
+                self.register_buffer(f"{tag}_c2w{k}", _f32(c2.weight.detach().to(d) / scales[k].view(-1, 1, 1, 1)))
+                self.register_buffer(f"{tag}_c2b{k}", _f32(c2.bias.detach().to(d) / scales[k]))
+            self.register_buffer(f"{tag}_sign", _f32(sign.view(1, -1, 1, 1)))
+            setattr(self, f"{tag}_negative", bool((sign < 0).any()))
+            setattr(self, f"{tag}_lam_sign", 1.0 if lam > 0 else -1.0)
+            setattr(self, f"{tag}_tau", [abs(lam) ** -k for k in range(len(stack.c1) + 1)])
+            setattr(self, f"_{tag}_out_scale", scales[-1])
+        self.blocks = len(model.llrr_vi.c1)
+        n, f = cfg.code_channels, cfg.feature_channels
+        fu, cf = model.fusion, model.cfpm
+        for tag, (first, second), (dl, ds), half in (
+            ("vi", (fu.lx, fu.sx), (cf.d_lx, cf.d_sx), slice(0, cfg.feature_channels)),
+            ("ir", (fu.ly, fu.sy), (cf.d_ly, cf.d_sy), slice(cfg.feature_channels, None)),
+        ):
+            s = getattr(self, f"_{tag}_out_scale")
+            w1 = first.weight.detach().to(d) * s[:n].view(1, -1, 1, 1)
+            w2 = second.weight.detach().to(d) * s[n:].view(1, -1, 1, 1)
+            self.register_buffer(f"{tag}_ew", _f32(torch.cat([w1, w2], 0)))  # groups=2: L -> first, S -> second
+            self.register_buffer(f"{tag}_eb", _f32(torch.cat([first.bias, second.bias]).detach().to(d)))
+            gw = torch.cat([fu.low.weight[:, half], fu.sparse.weight[:, half]], 1).detach().to(d)
+            self.register_buffer(f"{tag}_gw", _f32(gw))
+            gb = (fu.low.bias + fu.sparse.bias).detach().to(d) if tag == "vi" else torch.zeros(f, dtype=d)
+            self.register_buffer(f"{tag}_gb", _f32(gb))
+            dw = torch.cat([dl.weight.detach().to(d), ds.weight.detach().to(d)], 1) * s.view(1, -1, 1, 1)
+            self.register_buffer(f"{tag}_dw", _f32(dw))
+            self.register_buffer(f"{tag}_db", _f32((dl.bias + ds.bias).detach().to(d)))
+        self.cfpm_init = cf.init
+        self.k_x, self.k_y = cf.k_x, cf.k_y
+        self.cfpm_theta = cf.theta.detach().clone()
+        for i, (kxt, kyt) in enumerate(zip(cf.k_xt, cf.k_yt)):
+            eta = float(cf.eta.detach()[i])
+            w = torch.cat([kxt.weight.detach().to(d), kyt.weight.detach().to(d)], 1) * -eta
+            self.register_buffer(f"kt_w{i}", _f32(w))
+            self.register_buffer(f"kt_b{i}", _f32((kxt.bias + kyt.bias).detach().to(d) * -eta))
+        self.decoder = model.decoder
+
+    def _conv(self, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None, groups: int = 1) -> torch.Tensor:
+        p = self.pad
+        return torch.nn.functional.conv2d(torch.nn.functional.pad(x, (p, p, p, p), mode="reflect"), w, b, groups=groups)
+
+    def _codes(self, tag: str, x: torch.Tensor) -> torch.Tensor:
+        sign, negative = getattr(self, f"{tag}_sign"), getattr(self, f"{tag}_negative")
+        tau, lam_sign = getattr(self, f"{tag}_tau"), getattr(self, f"{tag}_lam_sign")
+
+        def threshold(w: torch.Tensor, k: int) -> torch.Tensor:
+            clipped = torch.clamp(w, -tau[k], tau[k])
+            return w - (clipped * sign if negative else clipped)
+
+        u = threshold(self._conv(x, getattr(self, f"{tag}_w0"), getattr(self, f"{tag}_b0")), 0)
+        for k in range(1, self.blocks + 1):
+            r = x - self._conv(u, getattr(self, f"{tag}_c1w{k}"), getattr(self, f"{tag}_c1b{k}"))
+            c = self._conv(r, getattr(self, f"{tag}_c2w{k}"), getattr(self, f"{tag}_c2b{k}"))
+            u = threshold(c + u if lam_sign > 0 else c - u, k)
+        return u
+
+    def forward(self, ir: torch.Tensor, vi: torch.Tensor) -> torch.Tensor:
+        u_vi, u_ir = self._codes("vi", vi), self._codes("ir", ir)
+        g_vi = self._conv(self._conv(u_vi, self.vi_ew, self.vi_eb, groups=2), self.vi_gw, self.vi_gb)
+        g_ir = self._conv(self._conv(u_ir, self.ir_ew, self.ir_eb, groups=2), self.ir_gw, self.ir_gb)
+        r_x = vi - self._conv(u_vi, self.vi_dw, self.vi_db)
+        r_y = ir - self._conv(u_ir, self.ir_dw, self.ir_db)
+        c = soft_threshold(self.cfpm_init(torch.cat([r_x, r_y], 1)), self.cfpm_theta[0])
+        for i in range(len(self.k_x)):
+            res = torch.cat([self.k_x[i](c) - r_x, self.k_y[i](c) - r_y], 1)
+            step = self._conv(res, getattr(self, f"kt_w{i}"), getattr(self, f"kt_b{i}"))
+            c = soft_threshold(c + step, self.cfpm_theta[i])
+        return self.decoder((g_vi + g_ir + c) / 3.0)
+
+
+def _f32(t: torch.Tensor) -> torch.Tensor:
+    return t.to(torch.float32).contiguous()
+
+
+def deploy_module(model: LRCFuse) -> _DeployLRCFuse | None:
+    """The export form of ``model`` (:class:`_DeployLRCFuse`), or ``None`` where it does not apply.
+
+    It needs the default structure (``cfpm_init='projection'``, one input channel) and nonzero
+    thresholds and lambdas (the codes are scaled by them); other networks export as they are.
+    """
+    cfg = model.config
+    if type(model) is not LRCFuse or cfg.cfpm_init != "projection" or cfg.in_channels != 1:
+        return None
+    for stack in (model.llrr_vi, model.llrr_ir):
+        if not bool((stack.theta != 0).all()) or float(stack.lam.detach()) == 0.0:
+            return None
+    if any(m.padding_mode != "reflect" for m in model.modules() if isinstance(m, torch.nn.Conv2d)):
+        return None
+    return _DeployLRCFuse(model).eval()
+
+
+def export_onnx(model: LRCFuse | LRCFuseRT, path: str | Path, opset: int = ONNX_OPSET, deploy: bool = True) -> Path:
+    """Write ``model`` as ONNX with dynamic H and W to ``path`` and check it with ``onnx.checker``.
+
+    ``deploy``: export an :class:`LRCFuse` through its exact re-parametrisation
+    (:func:`deploy_module`); ``False`` exports the modules as they are (the graph of export format 3,
+    kept for benchmarks/default_speed.py).
+    """
     import onnx
     from torch.export import Dim
 
     path = Path(path)
     model = model.to("cpu").eval()
+    traced = (deploy_module(model) if deploy and isinstance(model, LRCFuse) else None) or model
     height, width = Dim("height", min=2), Dim("width", min=2)
     # An odd, non-square example so that no size gets specialised into the graph.
     example = (torch.rand(1, 1, 37, 53), torch.rand(1, 1, 37, 53))
@@ -232,7 +369,7 @@ def export_onnx(model: LRCFuse | LRCFuseRT, path: str | Path, opset: int = ONNX_
     def write(tmp: Path) -> None:
         with _quiet_exporter():
             program = torch.onnx.export(
-                model,
+                traced,
                 example,
                 input_names=list(INPUT_NAMES),
                 output_names=[OUTPUT_NAME],

@@ -83,8 +83,9 @@ def test_single_output_convs_are_split(small_onnx):
     convs = [weights[n.input[1]].shape for n in model.graph.node if n.op_type == "Conv"]
     assert not [s for s in convs if s[0] == 1 and s[1] >= 16 and s[2:] == (3, 3)]
     taps = [w for name, w in weights.items() if name.endswith(".taps")]
-    # LLRR C1 (16 -> 1): 2 stacks x 2 blocks; CFPM K_x, K_y (16 -> 1): 2 stages x 2.
-    assert len(taps) == 8 and all(w.shape[0] == 9 and w.shape[2:] == (1, 1) for w in taps)
+    # LLRR C1 (16 -> 1): 2 stacks x 2 blocks; CFPM K_x, K_y (16 -> 1): 2 stages x 2; CFPM's dictionaries
+    # d_l + d_s as one 16 -> 1 conv on the whole code per modality (export format 4): 2.
+    assert len(taps) == 10 and all(w.shape[0] == 9 and w.shape[2:] == (1, 1) for w in taps)
 
 
 def test_engine_cache_key_depends_on_every_fact():
@@ -213,3 +214,75 @@ def test_export_cli_exports_the_rt_model_by_name(tmp_path, capsys):
     out = tmp_path / "rt.onnx"
     assert main(["export", "--model", "rt", "--out", str(out), "--check-data", "", "--check-pairs", "1"]) == 0
     assert {p.key: p.value for p in onnx.load(str(out)).metadata_props}["lrcfuse.architecture"] == "lrcfuse-rt"
+
+
+# -- issue 12: the default model's export as an exact re-parametrisation (export format 4) ------------
+
+
+def _with_awkward_parameters(model: LRCFuse, lam: float) -> LRCFuse:
+    """Thresholds of both signs (a learned theta may go negative) and a chosen lambda in every stack."""
+    g = torch.Generator().manual_seed(11)
+    with torch.no_grad():
+        for stack in (model.llrr_vi, model.llrr_ir):
+            stack.theta.copy_((torch.rand(stack.theta.shape, generator=g) - 0.3) * 0.2)
+            stack.lam.fill_(lam)
+        model.cfpm.theta.copy_((torch.rand(model.cfpm.theta.shape, generator=g) - 0.3) * 0.2)
+    return model.eval()
+
+
+@pytest.mark.parametrize("lam", [0.93, -0.8, 1.1])
+def test_deploy_module_computes_the_same_function(lam):
+    from lrcfuse_model.inference.export import deploy_module
+
+    torch.manual_seed(4)
+    model = _with_awkward_parameters(LRCFuse(**SMALL), lam)
+    assert (model.llrr_vi.theta < 0).any() and (model.llrr_vi.theta > 0).any()
+    deployed = deploy_module(model)
+    assert deployed is not None
+    for shape in ((1, 1, 37, 53), (1, 1, 2, 2), (2, 1, 64, 48)):
+        ir, vi = torch.rand(shape), torch.rand(shape)
+        with torch.no_grad():
+            torch.testing.assert_close(deployed(ir, vi), model(ir, vi), rtol=0, atol=1e-5)
+
+
+def test_deploy_module_declines_what_it_cannot_rescale():
+    from lrcfuse_model.inference.export import deploy_module
+
+    model = LRCFuse(**SMALL).eval()
+    with torch.no_grad():
+        model.llrr_ir.theta[0, 3] = 0.0  # the codes are scaled by |theta|: a zero threshold keeps the plain graph
+    assert deploy_module(model) is None
+    assert deploy_module(LRCFuse(**{**SMALL, "cfpm_init": "zero"}).eval()) is None
+
+
+def test_deploy_export_matches_the_plain_export(tmp_path):
+    """Same function as export format 3 (``deploy=False``), without its channel Slices and broadcast Muls by lambda."""
+    torch.manual_seed(6)
+    model = _with_awkward_parameters(LRCFuse(**SMALL), 0.97)
+    new, old = export_onnx(model, tmp_path / "new.onnx"), export_onnx(model, tmp_path / "old.onnx", deploy=False)
+    assert set(onnx_operators(new)) <= TENSORRT_OPS, set(onnx_operators(new)) - TENSORRT_OPS
+    assert "Slice" in onnx_operators(old) and "Slice" not in onnx_operators(new)
+    assert sum(onnx_operators(new).values()) < sum(onnx_operators(old).values())
+    ref = TorchBackend(model)
+    g = np.random.default_rng(1)
+    for size in ((37, 53), (64, 80), (3, 2)):
+        ir, vi = g.random(size, dtype=np.float32), g.random(size, dtype=np.float32)
+        expected = ref.fuse(ir, vi)
+        for path in (new, old):
+            np.testing.assert_allclose(OnnxRuntimeBackend(path, threads=1).fuse(ir, vi), expected, rtol=0, atol=1e-5)
+
+
+def test_shipped_weights_deploy_export_at_640x512(tmp_path):
+    """The default model's export (format 4) on a 640x512 frame: within 1e-4 of PyTorch."""
+    if not DEFAULT_WEIGHTS.is_file():
+        pytest.skip(f"shipped weights {DEFAULT_WEIGHTS} do not exist")
+    from lrcfuse_model.inference.export import deploy_module
+
+    model = load_model(None)
+    assert deploy_module(model) is not None  # the shipped weights take the fast export
+    path = export_onnx(model, tmp_path / "lrcfuse.onnx")
+    yy, xx = np.mgrid[0:512, 0:640].astype(np.float32)
+    ir = (0.5 + 0.4 * np.sin(xx / 31.0) * np.cos(yy / 17.0)).astype(np.float32)
+    vi = np.clip(1.0 - ir + 0.1 * np.random.default_rng(2).standard_normal(ir.shape), 0, 1).astype(np.float32)
+    diff = np.abs(OnnxRuntimeBackend(path).fuse(ir, vi) - TorchBackend(model).fuse(ir, vi)).max()
+    assert diff <= 1e-4, diff
