@@ -2,7 +2,9 @@
 
 ``fused_recorder --out runs/fused --count 20 --timeout 60`` subscribes to ``fused/image`` (and the
 node's ``diagnostics``), writes ``<sec>_<nanosec>.png`` per frame (every Nth with ``--save-every N``;
-PNG encoding costs more CPU than fusing with LRCFuse-RT) and, when it stops (count reached,
+PNG encoding costs more CPU than fusing with LRCFuse-RT, so it runs in a thread of its own at a low
+compression level: a frame being written never delays the receive time, and so the latency, of the
+next ones) and, when it stops (count reached,
 ``--timeout``, ``--idle`` seconds without a frame after the first, Ctrl-C or SIGTERM), prints and
 writes ``summary.json``: count, sizes, encodings, frame ids, stamps, receive rate, latency (receive
 time - header stamp; per frame too) and the node's last diagnostics values.
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import queue
 import sys
 import threading
 import time
@@ -54,6 +57,31 @@ class FusedLog:
         self.diagnostics_log: deque[dict[str, str]] = deque(maxlen=600)
         self.first_receive: float | None = None
         self.last_receive: float | None = None
+        # PNG writing: one thread, a bounded queue (a full one makes add wait, as writing in place did)
+        self._to_save: queue.Queue[tuple[np.ndarray, Path, float]] = queue.Queue(maxsize=16)
+        self._saver: threading.Thread | None = None
+
+    def _save_loop(self) -> None:
+        while True:
+            pixels, path, stamp = self._to_save.get()
+            try:
+                PILImage.fromarray(pixels).save(path, compress_level=1)
+            except Exception as exc:  # record and go on, as for a frame that cannot be converted
+                with self.lock:
+                    self.errors.append(f"stamp {stamp:.6f}: {exc}")
+            finally:
+                self._to_save.task_done()
+
+    def _save(self, pixels: np.ndarray, path: Path, stamp: float) -> None:
+        if self._saver is None:
+            self._saver = threading.Thread(target=self._save_loop, name="png-writer", daemon=True)
+            self._saver.start()
+        self._to_save.put((pixels, path, stamp))
+
+    def flush(self) -> None:
+        """Wait until every frame handed to the PNG writer is written."""
+        if self._saver is not None:
+            self._to_save.join()
 
     def add(self, msg: Any, now_ros: float) -> None:
         received = time.monotonic()
@@ -69,10 +97,11 @@ class FusedLog:
             try:
                 pixels = image_msg_to_array(msg, ("mono8", "bgr8", "rgb8"), name="fused image")
                 name = f"{msg.header.stamp.sec}_{msg.header.stamp.nanosec:09d}.png"
-                PILImage.fromarray(pixels).save(self.out / name)
+                self._save(pixels, self.out / name, stamp)
                 record["file"] = name
             except Exception as exc:  # record and go on: a bad frame is part of what the summary reports
-                self.errors.append(f"stamp {stamp:.6f}: {exc}")
+                with self.lock:
+                    self.errors.append(f"stamp {stamp:.6f}: {exc}")
         with self.lock:
             self.frames.append(record)
             self.latencies.append(now_ros - stamp)
@@ -81,6 +110,8 @@ class FusedLog:
             self.last_receive = received
 
     def summary(self) -> dict[str, Any]:
+        """What arrived (after the PNG writer has written every frame handed to it)."""
+        self.flush()
         with self.lock:
             n = len(self.frames)
             span = (self.receive_times[-1] - self.receive_times[0]) if n > 1 else 0.0
