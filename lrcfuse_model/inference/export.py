@@ -221,24 +221,27 @@ def transposed_convs_as_convs(proto: Any) -> int:
 class _DeployLRCFuse(torch.nn.Module):
     """An exact re-parametrisation of :class:`LRCFuse` for export: same function, fewer passes over memory.
 
-    Built from a trained LRCFuse by :func:`deploy_module` (``None`` where a condition below fails, and
-    the network is then exported as it is). On ONNX Runtime's CPU provider the default network is
-    memory-bound: its 3x3 convolutions have one input or one output channel, so most of a frame goes
-    into element-wise passes over the 128-channel LLRR codes (7 per LISTA step), channel Slices,
-    Concats and reflect Pads of 64-channel tensors. Here:
+    Built from a trained LRCFuse by :func:`deploy_module` (``None`` where a condition there fails,
+    and the network is then exported as it is). On ONNX Runtime's CPU provider the default network
+    is memory-bound outside its 64/32-channel convolutions: the LLRR convolutions have one input
+    or one output channel, so most of a frame went into element-wise passes over the 128-channel
+    codes (a Mul by lambda, an Add and five threshold ops per LISTA step, with per-channel
+    broadcasts), channel Slices, Concats and reflect Pads. Here:
 
-    * LLRR codes are kept in scaled coordinates ``z_k = s_k * u_k``, ``s_k = |theta| * |lambda|^k``
-      per channel. Then the soft threshold has the scalar bound ``tau_k = |lambda|^-k`` and is one
-      Clip + Sub (``u = w - sign(theta) * clip(w, -tau, tau)``, a per-channel Mul only where some
-      theta is negative: today's ``relu(x - t) + min(x + t, 0)`` is ``x + clamp(x, t, -t)`` there),
-      the ``lambda * z`` Mul disappears (``w_k = C2'(r) + sign(lambda) * u_{k-1}``, which ONNX
-      Runtime fuses into the convolution as its sum input), and every scale moves into the weights
-      of the convolutions that read or write the codes.
-    * LowRankSparseFusion: ``lx``/``sx`` (and ``ly``/``sy``) run as one grouped convolution on the
-      whole padded code (no Slices), and ``low + sparse`` is one convolution per modality on
-      ``[lx(L), sx(S)]`` (weights concatenated along the input channels: the same MACs, no Concat).
-    * CFPM: ``d_lx(L) + d_sx(S)`` is one 128 -> 1 convolution on the code; ``K_x^T(.) + K_y^T(.)``
-      one 2 -> F convolution with ``-eta`` folded in.
+    * The codes are kept in scaled coordinates ``z_k = s_k * u_k``, ``s_k = |theta| * |lambda|^k``
+      per channel, and split into up to four pieces: low-rank / sparse half x sign of theta. The
+      soft threshold then has the scalar bound ``tau_k = |lambda|^-k`` and is one Clip and one Sub
+      (``u = w - clip(w, -tau, tau)``; where theta < 0, today's ``relu(x - t) + min(x + t, 0)`` is
+      ``x + clamp(x, t, -t)``: Clip and Add), the ``lambda * z`` Mul disappears
+      (``w_k = C2'(r) + sign(lambda) * u_{k-1}``, an Add ONNX Runtime fuses into the convolution as
+      its sum input), and every scale moves into the weights that read or write the codes.
+    * C1 (code -> image, one output) is written as 1x1 convolutions of the pieces into the k*k tap
+      images, then reflect Pad + a one-hot k x k convolution (see :func:`split_single_output_convs`):
+      the 128-channel code is neither padded nor unfolded. CFPM's ``d_l(L) + d_s(S)`` likewise.
+    * LowRankSparseFusion: ``lx(L)`` is the sum of one convolution per piece (no Slices, no
+      Concat), and ``low + sparse`` per modality is ``low_m(lx(L)) + sparse_m(sx(S))`` with ``low_m``,
+      ``sparse_m`` the halves of ``low``/``sparse`` that read that modality (the same MACs).
+    * CFPM: ``K_x^T(.) + K_y^T(.)`` is one 2 -> F convolution with ``-eta`` folded in.
 
     Every rewrite is exact in real arithmetic; float rounding moves outputs by ~1e-6.
     """
@@ -246,90 +249,136 @@ class _DeployLRCFuse(torch.nn.Module):
     def __init__(self, model: LRCFuse) -> None:
         super().__init__()
         cfg = model.config
-        self.pad = cfg.kernel_size // 2
+        k, n, f = cfg.kernel_size, cfg.code_channels, cfg.feature_channels
+        self.pad, self.blocks = k // 2, cfg.llrr_blocks
         d = torch.float64
-        for tag, stack in (("vi", model.llrr_vi), ("ir", model.llrr_ir)):
+        select = torch.zeros(1, k * k, k, k)
+        for tap in range(k * k):
+            select[0, tap, tap // k, tap % k] = 1.0
+        self.register_buffer("tap_sum", select)
+        fu, cf = model.fusion, model.cfpm
+        self.meta: dict[str, dict[str, Any]] = {}
+        stacks = (
+            ("vi", model.llrr_vi, (fu.lx, fu.sx), (cf.d_lx, cf.d_sx), slice(0, f)),
+            ("ir", model.llrr_ir, (fu.ly, fu.sy), (cf.d_ly, cf.d_sy), slice(f, None)),
+        )
+        as_taps = lambda w: w[0].permute(1, 2, 0).reshape(k * k, -1, 1, 1)  # noqa: E731  tap = k*dy + dx
+        for tag, stack, encoders, dictionaries, half in stacks:
             t = stack.theta.detach().to(d).flatten()
             lam = float(stack.lam.detach().to(d))
-            mag, sign = t.abs(), torch.sign(t)
-            # s_k per channel, k = 0..T
-            scales = [mag * abs(lam) ** k for k in range(len(stack.c1) + 1)]
-            self.register_buffer(f"{tag}_w0", _f32(stack.c0.weight.detach().to(d) / scales[0].view(-1, 1, 1, 1)))
-            self.register_buffer(f"{tag}_b0", _f32(stack.c0.bias.detach().to(d) / scales[0]))
-            for k, (c1, c2) in enumerate(zip(stack.c1, stack.c2), start=1):
-                self.register_buffer(f"{tag}_c1w{k}", _f32(c1.weight.detach().to(d) * scales[k - 1].view(1, -1, 1, 1)))
-                self.register_buffer(f"{tag}_c1b{k}", _f32(c1.bias.detach().to(d)))
-                self.register_buffer(f"{tag}_c2w{k}", _f32(c2.weight.detach().to(d) / scales[k].view(-1, 1, 1, 1)))
-                self.register_buffer(f"{tag}_c2b{k}", _f32(c2.bias.detach().to(d) / scales[k]))
-            self.register_buffer(f"{tag}_sign", _f32(sign.view(1, -1, 1, 1)))
-            setattr(self, f"{tag}_negative", bool((sign < 0).any()))
-            setattr(self, f"{tag}_lam_sign", 1.0 if lam > 0 else -1.0)
-            setattr(self, f"{tag}_tau", [abs(lam) ** -k for k in range(len(stack.c1) + 1)])
-            setattr(self, f"_{tag}_out_scale", scales[-1])
-        self.blocks = len(model.llrr_vi.c1)
-        n, f = cfg.code_channels, cfg.feature_channels
-        fu, cf = model.fusion, model.cfpm
-        for tag, (first, second), (dl, ds), half in (
-            ("vi", (fu.lx, fu.sx), (cf.d_lx, cf.d_sx), slice(0, cfg.feature_channels)),
-            ("ir", (fu.ly, fu.sy), (cf.d_ly, cf.d_sy), slice(cfg.feature_channels, None)),
-        ):
-            s = getattr(self, f"_{tag}_out_scale")
-            w1 = first.weight.detach().to(d) * s[:n].view(1, -1, 1, 1)
-            w2 = second.weight.detach().to(d) * s[n:].view(1, -1, 1, 1)
-            self.register_buffer(f"{tag}_ew", _f32(torch.cat([w1, w2], 0)))  # groups=2: L -> first, S -> second
-            self.register_buffer(f"{tag}_eb", _f32(torch.cat([first.bias, second.bias]).detach().to(d)))
-            gw = torch.cat([fu.low.weight[:, half], fu.sparse.weight[:, half]], 1).detach().to(d)
-            self.register_buffer(f"{tag}_gw", _f32(gw))
-            gb = (fu.low.bias + fu.sparse.bias).detach().to(d) if tag == "vi" else torch.zeros(f, dtype=d)
-            self.register_buffer(f"{tag}_gb", _f32(gb))
-            dw = torch.cat([dl.weight.detach().to(d), ds.weight.detach().to(d)], 1) * s.view(1, -1, 1, 1)
-            self.register_buffer(f"{tag}_dw", _f32(dw))
-            self.register_buffer(f"{tag}_db", _f32((dl.bias + ds.bias).detach().to(d)))
-        self.cfpm_init = cf.init
-        self.k_x, self.k_y = cf.k_x, cf.k_y
-        self.cfpm_theta = cf.theta.detach().clone()
+            scales = [t.abs() * abs(lam) ** i for i in range(self.blocks + 1)]
+            pieces = [
+                (part, neg, torch.tensor([c for c in range(part * n, (part + 1) * n) if bool(t[c] < 0) == neg]))
+                for part in (0, 1)
+                for neg in (False, True)
+            ]
+            pieces = [p for p in pieces if len(p[2])]
+            self.meta[tag] = {
+                "parts": [p[0] for p in pieces],
+                "negative": [p[1] for p in pieces],
+                "tau": [abs(lam) ** -i for i in range(self.blocks + 1)],
+                "lam_sign": 1.0 if lam > 0 else -1.0,
+            }
+            w = lambda m: m.weight.detach().to(d)  # noqa: E731
+            b = lambda m: m.bias.detach().to(d)  # noqa: E731
+            for p, (part, _, idx) in enumerate(pieces):
+                s0 = scales[0][idx]
+                self._buf(f"{tag}{p}_w0", w(stack.c0)[idx] / s0.view(-1, 1, 1, 1), b(stack.c0)[idx] / s0)
+                for i, (c1, c2) in enumerate(zip(stack.c1, stack.c2), start=1):
+                    self._buf(f"{tag}{p}_t{i}", as_taps(w(c1) * scales[i - 1].view(1, -1, 1, 1))[:, idx])
+                    si = scales[i][idx]
+                    self._buf(f"{tag}{p}_c2w{i}", w(c2)[idx] / si.view(-1, 1, 1, 1), b(c2)[idx] / si)
+                cols, last = idx - part * n, scales[-1][idx]
+                first = p == min(q for q, piece in enumerate(pieces) if piece[0] == part)  # carries the bias
+                ew = w(encoders[part])[:, cols] * last.view(1, -1, 1, 1)
+                self._buf(f"{tag}{p}_ew", ew, b(encoders[part]) if first else None)
+                self._buf(f"{tag}{p}_dt", as_taps(w(dictionaries[part])[:, cols] * last.view(1, -1, 1, 1)))
+            for i, c1 in enumerate(stack.c1, start=1):
+                self._buf(f"{tag}_c1b{i}", b(c1))
+            gb = b(fu.low) + b(fu.sparse) if tag == "vi" else torch.zeros(f, dtype=d)
+            self._buf(f"{tag}_gw0", w(fu.low)[:, half], gb)
+            self._buf(f"{tag}_gw1", w(fu.sparse)[:, half])
+            self._buf(f"{tag}_db", b(dictionaries[0]) + b(dictionaries[1]))
+        self.cfpm_init, self.k_x, self.k_y = cf.init, cf.k_x, cf.k_y
+        self.register_buffer("cfpm_theta", cf.theta.detach().clone())
         for i, (kxt, kyt) in enumerate(zip(cf.k_xt, cf.k_yt)):
             eta = float(cf.eta.detach()[i])
-            w = torch.cat([kxt.weight.detach().to(d), kyt.weight.detach().to(d)], 1) * -eta
-            self.register_buffer(f"kt_w{i}", _f32(w))
-            self.register_buffer(f"kt_b{i}", _f32((kxt.bias + kyt.bias).detach().to(d) * -eta))
+            self._buf(f"kt_w{i}", torch.cat([w(kxt), w(kyt)], 1) * -eta, (b(kxt) + b(kyt)) * -eta)
         self.decoder = model.decoder
 
-    def _conv(self, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None, groups: int = 1) -> torch.Tensor:
+    def _buf(self, name: str, weight: torch.Tensor, bias: torch.Tensor | None = None) -> None:
+        self.register_buffer(name, weight.to(torch.float32).contiguous())
+        if bias is not None:
+            self.register_buffer(name + "_b", bias.to(torch.float32).contiguous())
+
+    def _padded(self, x: torch.Tensor) -> torch.Tensor:
         p = self.pad
-        return torch.nn.functional.conv2d(torch.nn.functional.pad(x, (p, p, p, p), mode="reflect"), w, b, groups=groups)
+        return torch.nn.functional.pad(x, (p, p, p, p), mode="reflect")
 
-    def _codes(self, tag: str, x: torch.Tensor) -> torch.Tensor:
-        sign, negative = getattr(self, f"{tag}_sign"), getattr(self, f"{tag}_negative")
-        tau, lam_sign = getattr(self, f"{tag}_tau"), getattr(self, f"{tag}_lam_sign")
+    def _conv(self, x: torch.Tensor, name: str, bias: bool = True, pad: bool = True) -> torch.Tensor:
+        b = getattr(self, name + "_b") if bias and hasattr(self, name + "_b") else None
+        return torch.nn.functional.conv2d(self._padded(x) if pad else x, getattr(self, name), b)
 
-        def threshold(w: torch.Tensor, k: int) -> torch.Tensor:
-            clipped = torch.clamp(w, -tau[k], tau[k])
-            return w - (clipped * sign if negative else clipped)
+    def _image(self, tag: str, us: list[torch.Tensor], taps: str, bias: str) -> torch.Tensor:
+        """A one-output k x k conv of the code (C1, or d_l + d_s): 1x1 tap images, reflect Pad, one-hot sum."""
+        acc = None
+        for p, u in enumerate(us):
+            t = self._conv(u, f"{tag}{p}_{taps}", pad=False)
+            acc = t if acc is None else t + acc
+        return torch.nn.functional.conv2d(self._padded(acc), self.tap_sum, getattr(self, bias))
 
-        u = threshold(self._conv(x, getattr(self, f"{tag}_w0"), getattr(self, f"{tag}_b0")), 0)
-        for k in range(1, self.blocks + 1):
-            r = x - self._conv(u, getattr(self, f"{tag}_c1w{k}"), getattr(self, f"{tag}_c1b{k}"))
-            c = self._conv(r, getattr(self, f"{tag}_c2w{k}"), getattr(self, f"{tag}_c2b{k}"))
-            u = threshold(c + u if lam_sign > 0 else c - u, k)
-        return u
+    def _codes(self, tag: str, x: torch.Tensor) -> list[torch.Tensor]:
+        meta = self.meta[tag]
+
+        def threshold(w: torch.Tensor, negative: bool, tau: float) -> torch.Tensor:
+            clipped = torch.clamp(w, -tau, tau)
+            return w + clipped if negative else w - clipped
+
+        xp = self._padded(x)
+        us = [
+            threshold(
+                torch.nn.functional.conv2d(xp, getattr(self, f"{tag}{p}_w0"), getattr(self, f"{tag}{p}_w0_b")),
+                neg,
+                meta["tau"][0],
+            )
+            for p, neg in enumerate(meta["negative"])
+        ]
+        for i in range(1, self.blocks + 1):
+            r = x - self._image(tag, us, f"t{i}", f"{tag}_c1b{i}")
+            rp = self._padded(r)
+            new = []
+            for p, (u, neg) in enumerate(zip(us, meta["negative"])):
+                c = torch.nn.functional.conv2d(
+                    rp, getattr(self, f"{tag}{p}_c2w{i}"), getattr(self, f"{tag}{p}_c2w{i}_b")
+                )
+                new.append(threshold(c + u if meta["lam_sign"] > 0 else c - u, neg, meta["tau"][i]))
+            us = new
+        return us
+
+    def _features(self, tag: str, us: list[torch.Tensor]) -> torch.Tensor:
+        """``low + sparse``'s share from one modality: ``low_m(lx(L)) + sparse_m(sx(S))``."""
+        parts = self.meta[tag]["parts"]
+        out = None
+        for part in (0, 1):
+            acc = None
+            for p, u in enumerate(us):
+                if parts[p] == part:
+                    e = self._conv(u, f"{tag}{p}_ew")
+                    acc = e if acc is None else e + acc
+            g = self._conv(acc, f"{tag}_gw{part}")
+            out = g if out is None else g + out
+        return out
 
     def forward(self, ir: torch.Tensor, vi: torch.Tensor) -> torch.Tensor:
         u_vi, u_ir = self._codes("vi", vi), self._codes("ir", ir)
-        g_vi = self._conv(self._conv(u_vi, self.vi_ew, self.vi_eb, groups=2), self.vi_gw, self.vi_gb)
-        g_ir = self._conv(self._conv(u_ir, self.ir_ew, self.ir_eb, groups=2), self.ir_gw, self.ir_gb)
-        r_x = vi - self._conv(u_vi, self.vi_dw, self.vi_db)
-        r_y = ir - self._conv(u_ir, self.ir_dw, self.ir_db)
+        features = self._features("vi", u_vi) + self._features("ir", u_ir)
+        r_x = vi - self._image("vi", u_vi, "dt", "vi_db")
+        r_y = ir - self._image("ir", u_ir, "dt", "ir_db")
         c = soft_threshold(self.cfpm_init(torch.cat([r_x, r_y], 1)), self.cfpm_theta[0])
         for i in range(len(self.k_x)):
             res = torch.cat([self.k_x[i](c) - r_x, self.k_y[i](c) - r_y], 1)
-            step = self._conv(res, getattr(self, f"kt_w{i}"), getattr(self, f"kt_b{i}"))
-            c = soft_threshold(c + step, self.cfpm_theta[i])
-        return self.decoder((g_vi + g_ir + c) / 3.0)
-
-
-def _f32(t: torch.Tensor) -> torch.Tensor:
-    return t.to(torch.float32).contiguous()
+            c = soft_threshold(c + self._conv(res, f"kt_w{i}"), self.cfpm_theta[i])
+        return self.decoder((features + c) / 3.0)
 
 
 def deploy_module(model: LRCFuse) -> _DeployLRCFuse | None:
