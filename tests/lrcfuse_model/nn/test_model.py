@@ -123,3 +123,21 @@ def test_gradients_reach_every_parameter(tiny_model):
 def test_invalid_config_raises_value_error(tiny_model_cfg, change, message):
     with pytest.raises(ValueError, match=message):
         LRCFuse(**{**tiny_model_cfg, **change})
+
+
+def test_soft_threshold_forms_used_by_the_export():
+    """The identities behind export format 4 (lrcfuse_model.nn.model.DeployLRCFuse).
+
+    For theta >= 0 today's ``relu(x - t) + min(x + t, 0)`` is ``x - clamp(x, -t, t)`` bit for bit; for a
+    negative (learned) theta it is ``x + clamp(x, t, -t)`` (slope 2 between the bounds), equal up to one
+    rounding. Scaling by s > 0 commutes: ``h_t(s * v) = s * h_{t/s}(v)`` up to rounding.
+    """
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(4, 64, 9, 11, generator=g) * 0.1
+    theta = (torch.rand(1, 64, 1, 1, generator=g) - 0.3) * 0.1
+    positive = theta.abs()
+    assert torch.equal(soft_threshold(x, positive), x - torch.clamp(x, -positive, positive))
+    negative_form = x - torch.sign(theta) * torch.clamp(x, -theta.abs(), theta.abs())
+    torch.testing.assert_close(soft_threshold(x, theta), negative_form, rtol=0, atol=1e-7)
+    s = theta.abs() * 0.93**3
+    torch.testing.assert_close(soft_threshold(x, theta), s * soft_threshold(x / s, theta / s), rtol=1e-6, atol=1e-8)
