@@ -42,8 +42,30 @@ from torch import nn
 from torch.nn import functional as F
 
 
+class SizesConfig:
+    """What every network's size dataclass shares: built from a config section, unknown keys refused."""
+
+    section = "model"  # the config section it is read from (named in errors)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> Any:
+        known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown {cls.section} config keys {unknown}; valid: {sorted(known)}")
+        cfg = cls(**dict(values))
+        cfg.validate()
+        return cfg
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+    def validate(self) -> None:
+        """Raise ValueError naming ``section.key`` for a value out of range."""
+
+
 @dataclass
-class LRCFuseConfig:
+class LRCFuseConfig(SizesConfig):
     """Every size of the network. Defaults land at the paper's 0.18 M parameters."""
 
     in_channels: int = 1
@@ -55,19 +77,6 @@ class LRCFuseConfig:
     cfpm_init: str = "projection"
     decoder_channels: list[int] = field(default_factory=lambda: [64, 32])
     threshold_init: float = 0.01
-
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> LRCFuseConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown model config keys {unknown}; valid: {sorted(known)}")
-        cfg = cls(**dict(values))
-        cfg.validate()
-        return cfg
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
     def validate(self) -> None:
         if self.kernel_size % 2 != 1:

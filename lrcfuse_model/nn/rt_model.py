@@ -33,14 +33,14 @@ The network output is not clamped (as LRCFuse's): :func:`lrcfuse_model.images.pr
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .model import CFPM, LLRRStack, LowRankSparseFusion, LRCFuseConfig, conv
+from .model import CFPM, LLRRStack, LowRankSparseFusion, LRCFuseConfig, SizesConfig, conv
 
 ARCHITECTURE = "lrcfuse-rt"
 
@@ -50,8 +50,10 @@ _HEAD_INIT = (1.0, 0.0, 0.0, 0.0)
 
 
 @dataclass
-class LRCFuseRTConfig:
+class LRCFuseRTConfig(SizesConfig):
     """Sizes of LRCFuse-RT. The LRCFuse blocks run on images average-pooled by ``scale``."""
+
+    section = "rt_model"
 
     scale: int = 8
     code_channels: int = 8
@@ -61,19 +63,6 @@ class LRCFuseRTConfig:
     head_channels: int = 8
     kernel_size: int = 3
     threshold_init: float = 0.01
-
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> LRCFuseRTConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown rt_model config keys {unknown}; valid: {sorted(known)}")
-        cfg = cls(**dict(values))
-        cfg.validate()
-        return cfg
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
     def validate(self) -> None:
         if self.scale < 1:
