@@ -60,6 +60,19 @@ class SizesConfig:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)  # type: ignore[call-overload]
 
+    @classmethod
+    def build(cls, config: Any = None, overrides: Mapping[str, Any] | None = None) -> Any:
+        """A network's ``config`` argument (an instance, a mapping or ``None`` = the defaults) plus keyword
+        overrides -> a validated instance."""
+        if config is None:
+            config = cls()
+        elif isinstance(config, Mapping):
+            config = cls.from_dict(config)
+        if overrides:
+            config = cls.from_dict({**config.to_dict(), **overrides})
+        config.validate()
+        return config
+
     def validate(self) -> None:
         """Raise ValueError naming ``section.key`` for a value out of range."""
 
@@ -202,14 +215,7 @@ class LRCFuse(nn.Module):
 
     def __init__(self, config: LRCFuseConfig | Mapping[str, Any] | None = None, **overrides: Any) -> None:
         super().__init__()
-        if config is None:
-            config = LRCFuseConfig()
-        elif isinstance(config, Mapping):
-            config = LRCFuseConfig.from_dict(config)
-        if overrides:
-            config = LRCFuseConfig.from_dict({**config.to_dict(), **overrides})
-        config.validate()
-        self.config = config
+        self.config = config = LRCFuseConfig.build(config, overrides)
         self.llrr_vi = LLRRStack(config)
         self.llrr_ir = LLRRStack(config)
         self.fusion = LowRankSparseFusion(config)

@@ -95,14 +95,7 @@ class LRCFuseRT(nn.Module):
 
     def __init__(self, config: LRCFuseRTConfig | Mapping[str, Any] | None = None, **overrides: Any) -> None:
         super().__init__()
-        if config is None:
-            config = LRCFuseRTConfig()
-        elif isinstance(config, Mapping):
-            config = LRCFuseRTConfig.from_dict(config)
-        if overrides:
-            config = LRCFuseRTConfig.from_dict({**config.to_dict(), **overrides})
-        config.validate()
-        self.config = config
+        self.config = config = LRCFuseRTConfig.build(config, overrides)
         blocks = config.blocks_config()
         self.llrr_vi = LLRRStack(blocks)
         self.llrr_ir = LLRRStack(blocks)
