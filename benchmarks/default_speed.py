@@ -6,7 +6,7 @@
 
 "old" is ``export_onnx(model, deploy=False)``: the modules exported as they are, with the two
 earlier rewrites (export format 3). "new" is ``export_onnx(model)``: the same weights through
-:func:`lrcfuse_model.inference.export.deploy_module` (export format 4). Both run in one process on
+:func:`lrcfuse_model.inference.deploy_graph.deploy_module` (export format 4). Both run in one process on
 :class:`OnnxRuntimeBackend` (the session options the node uses), alternately in rounds with the
 order swapped every round, so load drift on a shared machine hits both alike: each line gives the
 median ms and the median of the per-round old/new ratios. The outputs are compared with each other

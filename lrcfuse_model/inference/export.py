@@ -38,8 +38,9 @@ import torch
 
 from ..config import load_defaults, parse_size
 from ..nn.checkpoint import load_model, resolve_weights
-from ..nn.model import LRCFuse, deploy_module
+from ..nn.model import LRCFuse
 from ..nn.rt_model import LRCFuseRT
+from .deploy_graph import deploy_module
 from .runtimes import _cuda_index, _import_tensorrt
 
 ONNX_OPSET = 18
@@ -222,7 +223,7 @@ def export_onnx(model: LRCFuse | LRCFuseRT, path: str | Path, opset: int = ONNX_
     """Write ``model`` as ONNX with dynamic H and W to ``path`` and check it with ``onnx.checker``.
 
     ``deploy``: export an :class:`LRCFuse` through its exact re-parametrisation
-    (:func:`lrcfuse_model.nn.model.deploy_module`, export format 4); ``False`` exports the modules
+    (:func:`lrcfuse_model.inference.deploy_graph.deploy_module`, export format 4); ``False`` exports the modules
     as they are (the graph of export format 3, kept for benchmarks/default_speed.py).
     """
     import onnx

@@ -84,7 +84,7 @@ def test_single_output_convs_are_split(small_onnx):
     assert not [s for s in convs if s[0] == 1 and s[1] >= 16 and s[2:] == (3, 3)]
     taps = [w for name, w in weights.items() if name.endswith(".taps")]
     # CFPM K_x, K_y (16 -> 1): 2 stages x 2. Since export format 4, LLRR's C1 and CFPM's dictionaries are
-    # written as 1x1 tap convolutions by the re-parametrised module itself (lrcfuse_model.nn.model.DeployLRCFuse).
+    # written as 1x1 tap convolutions by the re-parametrised module itself (inference.deploy_graph.DeployLRCFuse).
     assert len(taps) == 4 and all(w.shape[0] == 9 and w.shape[2:] == (1, 1) for w in taps)
 
 
@@ -232,7 +232,7 @@ def _with_awkward_parameters(model: LRCFuse, lam: float) -> LRCFuse:
 
 @pytest.mark.parametrize("lam", [0.93, -0.8, 1.1])
 def test_deploy_module_computes_the_same_function(lam):
-    from lrcfuse_model.nn.model import deploy_module
+    from lrcfuse_model.inference.deploy_graph import deploy_module
 
     torch.manual_seed(4)
     model = _with_awkward_parameters(LRCFuse(**SMALL), lam)
@@ -246,7 +246,7 @@ def test_deploy_module_computes_the_same_function(lam):
 
 
 def test_deploy_module_declines_what_it_cannot_rescale():
-    from lrcfuse_model.nn.model import deploy_module
+    from lrcfuse_model.inference.deploy_graph import deploy_module
 
     model = LRCFuse(**SMALL).eval()
     with torch.no_grad():
@@ -276,7 +276,7 @@ def test_shipped_weights_deploy_export_at_640x512(tmp_path):
     """The default model's export (format 4) on a 640x512 frame: within 1e-4 of PyTorch."""
     if not DEFAULT_WEIGHTS.is_file():
         pytest.skip(f"shipped weights {DEFAULT_WEIGHTS} do not exist")
-    from lrcfuse_model.nn.model import deploy_module
+    from lrcfuse_model.inference.deploy_graph import deploy_module
 
     model = load_model(None)
     assert deploy_module(model) is not None  # the shipped weights take the fast export

@@ -126,7 +126,7 @@ def test_invalid_config_raises_value_error(tiny_model_cfg, change, message):
 
 
 def test_soft_threshold_forms_used_by_the_export():
-    """The identities behind export format 4 (lrcfuse_model.nn.model.DeployLRCFuse).
+    """The identities behind export format 4 (lrcfuse_model.inference.deploy_graph.DeployLRCFuse).
 
     For theta >= 0 today's ``relu(x - t) + min(x + t, 0)`` is ``x - clamp(x, -t, t)`` bit for bit; for a
     negative (learned) theta it is ``x + clamp(x, t, -t)`` (slope 2 between the bounds), equal up to one
