@@ -105,6 +105,14 @@ def split_list(items: str | Iterable[Any]) -> list[str]:
     return [s.strip() for item in items for s in str(item).split(",") if s.strip()]
 
 
+def refuse_repeats(names: Iterable[str], what: str) -> None:
+    """A :class:`ConfigError` naming every name that ``names`` holds more than once (``what``: e.g. ``'input(s)'``)."""
+    names = list(names)
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ConfigError(f"{what} given twice: {', '.join(dupes)}")
+
+
 def parse_size(text: str) -> tuple[int, int]:
     """``'640x512'`` (WIDTHxHEIGHT, as cameras are described) -> ``(height, width)`` = ``(512, 640)``."""
     m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", str(text))

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..config import ConfigError, split_list
+from ..config import ConfigError, refuse_repeats, split_list
 from ..evaluation.methods import Method, fuser_of, parse_methods
 from ..images.pairing import IMAGE_SUFFIXES
 from ..images.preprocess import InputError, finish, prepare_pair, read_image
@@ -54,10 +54,7 @@ def parse_inputs(specs: str | Iterable[str]) -> list[Input]:
         else:
             name = item.split("=", 1)[0].strip()
             inputs.append(Input(name, by_name[name]))
-    names = [i.name for i in inputs]
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise ConfigError(f"input(s) given twice: {', '.join(dupes)}")
+    refuse_repeats((i.name for i in inputs), "input(s)")
     return inputs
 
 

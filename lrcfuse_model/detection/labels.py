@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import ConfigError, split_list
+from ..config import ConfigError, refuse_repeats, split_list
 from ..images.preprocess import InputError
 
 __all__ = [
@@ -88,10 +88,7 @@ def resolve_labelled_datasets(folders: str | Iterable[str], labels: str = "fusio
         classes = read_classes(classes_file) if classes_file else None
         name = root.resolve().name
         out.append(LabelledDataset(name, root, labels_dir, classes))
-    names = [d.name for d in out]
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise ConfigError(f"dataset folder name(s) given twice: {', '.join(dupes)}")
+    refuse_repeats((d.name for d in out), "dataset folder name(s)")
     known = [d for d in out if d.classes is not None]
     for d in known[1:]:
         if d.classes != known[0].classes:

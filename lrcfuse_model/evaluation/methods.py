@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..config import ConfigError, split_list
+from ..config import ConfigError, refuse_repeats, split_list
 
 __all__ = [
     "BUILTIN_METHODS",
@@ -94,10 +94,7 @@ def parse_methods(specs: str | Iterable[str]) -> list[Method]:
             methods.append(Method(item, "folder", FOLDER_ALIASES[item]))
         else:
             raise ConfigError(f"unknown method {item!r}; {_valid_methods_text()}")
-    names = [m.name for m in methods]
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise ConfigError(f"method name(s) given twice: {', '.join(dupes)}")
+    refuse_repeats((m.name for m in methods), "method name(s)")
     return methods
 
 
@@ -158,8 +155,5 @@ def resolve_datasets(names: str | Iterable[str], data_root: str | Path = "../sha
             )
         name = found.resolve().name if found.name in ("", ".", "..") else found.name
         out.append(Dataset(name, found))
-    names_seen = [d.name for d in out]
-    dupes = sorted({n for n in names_seen if names_seen.count(n) > 1})
-    if dupes:
-        raise ConfigError(f"dataset name(s) given twice: {', '.join(dupes)}")
+    refuse_repeats((d.name for d in out), "dataset name(s)")
     return out

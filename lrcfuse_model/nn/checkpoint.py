@@ -83,7 +83,7 @@ def load_model(path: str | Path | None = None, device: str | torch.device = "cpu
     Accepts weights files written by :func:`save_weights` and training checkpoints
     (``runs/train/last.pt``). Anything else is an error naming the file and the expected keys.
     """
-    path = resolve_weights(path) if path and str(path) in SHIPPED_MODELS else Path(path) if path else DEFAULT_WEIGHTS
+    path = SHIPPED_MODELS.get(str(path), Path(path)) if path else DEFAULT_WEIGHTS
     if not path.is_file():
         hint = " (the package was installed without its weights?)" if path in SHIPPED_MODELS.values() else ""
         raise FileNotFoundError(f"LRCFuse weight file {path} does not exist{hint}")
