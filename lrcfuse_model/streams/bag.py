@@ -3,7 +3,9 @@
 Reads rosbag2 (sqlite3 or MCAP; a bag folder or a single ``.db3`` / ``.mcap`` file) and ROS 1
 ``.bag`` files with ``rosbags`` (no ROS install needed), pairs the two image topics by header stamp
 with the same :class:`~lrcfuse_model.streams.stamp_sync.ApproximateTimeSync` the ROS node uses, converts
-with :mod:`lrcfuse_model.streams.image_msg`, fuses with a :class:`~lrcfuse_model.inference.fuser.Fuser` and writes
+with :mod:`lrcfuse_model.streams.image_msg` (``sensor_msgs/msg/Image``, or ``sensor_msgs/msg/CompressedImage``
+on image_transport's ``<topic>/compressed`` topics: give that topic name), fuses with a
+:class:`~lrcfuse_model.inference.fuser.Fuser` and writes
 ``sensor_msgs/msg/Image`` on the fused topic: the RGB message's header (stamp, frame_id), ``mono8``
 for a gray result or ``bgr8`` for colour, logged at the RGB message's log time. The output bag keeps
 the input's storage format (a ROS 1 input gives MCAP). A pair that cannot be fused (bad encoding,
@@ -30,6 +32,8 @@ from .image_msg import RGB_ENCODINGS, THERMAL_ENCODINGS, fill_image_msg, image_m
 from .stamp_sync import ApproximateTimeSync
 
 IMAGE_TYPE = "sensor_msgs/msg/Image"
+COMPRESSED_TYPE = "sensor_msgs/msg/CompressedImage"
+INPUT_TYPES = (IMAGE_TYPE, COMPRESSED_TYPE)
 
 
 def absolute_topic(topic: str) -> str:
@@ -72,9 +76,9 @@ def _image_connections(reader: Any, topic: str, role: str) -> list[Any]:
     if not conns:
         available = sorted({c.topic for c in reader.connections})
         raise ValueError(f"{role} topic {topic} is not in the bag; its topics are {available}")
-    wrong = sorted({c.msgtype for c in conns if c.msgtype != IMAGE_TYPE})
+    wrong = sorted({c.msgtype for c in conns if c.msgtype not in INPUT_TYPES})
     if wrong:
-        raise ValueError(f"{role} topic {topic} carries {wrong}; expected {IMAGE_TYPE} (uncompressed images)")
+        raise ValueError(f"{role} topic {topic} carries {wrong}; expected {IMAGE_TYPE} or {COMPRESSED_TYPE}")
     return conns
 
 

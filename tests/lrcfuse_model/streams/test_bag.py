@@ -53,7 +53,7 @@ def write_bag(path: Path, storage: StoragePlugin, n: int = 6, extras: bool = Tru
             t_msg = _image(t_stamp, "thermal_optical", ir, "mono16")
             r_msg = _image(r_stamp, "rgb_optical", vi, "bgr8")
             if extras and i == 2:
-                r_msg.encoding = "yuv422"  # 2 bytes per pixel: step 48 is 16 * 3, consistent data length
+                r_msg.encoding = "nv21"  # not an encoding the node reads; step and data length stay consistent
             writer.write(thermal, base + 5_000_000, TYPES.serialize_cdr(t_msg, IMAGE))
             writer.write(rgb, base + 7_000_000, TYPES.serialize_cdr(r_msg, IMAGE))
             rgb_stamps.append(r_stamp)
@@ -88,7 +88,7 @@ def test_fuse_bag_round_trip(tmp_path, fuser, storage):
     assert report["dropped_thermal"] == 1 and report["dropped_rgb"] == 0
     errors = [row["error"] for row in report["failed"]]
     assert len(errors) == 2
-    assert any("/rgb/image_raw image: encoding 'yuv422'" in e and "['bgr8', 'rgb8', 'mono8']" in e for e in errors)
+    assert any("/rgb/image_raw image: encoding 'nv21'" in e and "['bgr8', 'rgb8', 'mono8', " in e for e in errors)
     assert any("unreadable message" in e for e in errors)
 
     meta = (tmp_path / "out" / "metadata.yaml").read_text()
@@ -145,7 +145,9 @@ def test_bad_arguments_are_clear(tmp_path, fuser):
     write_bag(tmp_path / "in", StoragePlugin.MCAP, n=1, extras=False)
     with pytest.raises(ValueError, match=r"thermal topic /ir is not in the bag; its topics are \['/chatter'"):
         fuse_bag(tmp_path / "in", tmp_path / "out", fuser, thermal_topic="ir")
-    with pytest.raises(ValueError, match=r"rgb topic /chatter carries \['std_msgs/msg/String'\]"):
+    with pytest.raises(
+        ValueError, match=r"rgb topic /chatter carries \['std_msgs/msg/String'\]; expected .*Compressed"
+    ):
         fuse_bag(tmp_path / "in", tmp_path / "out", fuser, rgb_topic="chatter")
     (tmp_path / "exists").mkdir()
     with pytest.raises(ValueError, match="exists already"):
@@ -164,10 +166,53 @@ def test_cli_fuse_bag(tmp_path, tiny_weights, capsys):
     args += ["--min-interval", "0.05"]  # reaches the pairing: 10 Hz frames jittered by 10 ms keep it, same pairs
     assert main(args) == 1  # one pair failed (bad encoding): reported, the rest fused
     out, err = capsys.readouterr()
-    assert "paired 3, fused 2" in out and "encoding 'yuv422'" in err
+    assert "paired 3, fused 2" in out and "encoding 'nv21'" in err
     report = json.loads(report_path.read_text())
     assert report["fused"] == 2 and report["n_failed"] == 2
     assert len(read_topic(tmp_path / "out", "/fused/image")) == 2
+
+
+@pytest.mark.parametrize("storage", [StoragePlugin.SQLITE3, StoragePlugin.MCAP])
+def test_compressed_topics_are_fused_like_raw_ones(tmp_path, fuser, storage):
+    """image_transport's ``<topic>/compressed`` (PNG 16-bit thermal, JPEG colour) next to raw topics."""
+    cv2 = pytest.importorskip("cv2", reason="OpenCV decodes compressed images")
+    from lrcfuse_model.streams.compressed_msg import fill_compressed_msg
+
+    compressed = "sensor_msgs/msg/CompressedImage"
+    t = TYPES.types
+    rng = np.random.default_rng(3)
+    arrays = []
+    with Writer(tmp_path / "in", version=9, storage_plugin=storage) as writer:
+        thermal = writer.add_connection("/thermal/image_raw/compressed", compressed, typestore=TYPES)
+        rgb = writer.add_connection("/rgb/image_raw/compressed", compressed, typestore=TYPES)
+        for i in range(3):
+            stamp_ns = T0_NS + i * 10**8
+            stamp = t["builtin_interfaces/msg/Time"](sec=stamp_ns // 10**9, nanosec=stamp_ns % 10**9)
+            ir = rng.integers(1000, 5000, (H, W)).astype(np.uint16)
+            vi = rng.integers(0, 256, (H, W, 3), dtype=np.uint8)
+            arrays.append((ir, vi))
+            ok, png = cv2.imencode(".png", ir)
+            header = t["std_msgs/msg/Header"](stamp=stamp, frame_id="thermal")
+            t_msg = t[compressed](header, "mono16; png compressed", np.frombuffer(png.tobytes(), np.uint8))
+            r_msg = fill_compressed_msg(
+                t[compressed](t["std_msgs/msg/Header"](stamp=stamp, frame_id="rgb"), "", np.zeros(0, np.uint8)),
+                vi,
+                "png",
+            )
+            writer.write(thermal, stamp_ns, TYPES.serialize_cdr(t_msg, compressed))
+            writer.write(rgb, stamp_ns, TYPES.serialize_cdr(r_msg, compressed))
+    report = fuse_bag(
+        tmp_path / "in",
+        tmp_path / "out",
+        fuser,
+        thermal_topic="thermal/image_raw/compressed",
+        rgb_topic="/rgb/image_raw/compressed",
+    )
+    assert report["failed"] == [] and report["fused"] == 3
+    fused = read_topic(tmp_path / "out", "/fused/image")
+    for (_, msg), (ir, vi) in zip(fused, arrays):
+        assert (msg.encoding, msg.header.frame_id) == ("bgr8", "rgb")
+        np.testing.assert_array_equal(msg.data.reshape(H, W, 3)[:, :, ::-1], fuser(ir, vi))
 
 
 def test_ros1_bag_gives_an_mcap_rosbag2(tmp_path, fuser):

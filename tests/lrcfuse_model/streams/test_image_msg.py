@@ -116,9 +116,11 @@ def test_gray_to_colour_and_colour_to_mono8():
 @pytest.mark.parametrize("kind", MAKERS)
 def test_bad_messages_rejected_clearly(kind):
     make = MAKERS[kind]
-    with pytest.raises(InputError, match=r"/cam/thermal: encoding 'yuv422' .*'mono8', 'mono16', '16UC1'"):
+    with pytest.raises(InputError, match=r"/cam/thermal: encoding 'yuv422' .*'mono8', 'mono16', '16UC1', '32FC1'"):
         image_msg_to_array(_set(make(), 1, 1, "yuv422", 2, b"\0\0"), THERMAL_ENCODINGS, "/cam/thermal")
-    with pytest.raises(InputError, match=r"rgb: encoding 'mono16' .*\['bgr8', 'rgb8', 'mono8'\]"):
+    with pytest.raises(InputError, match=r"rgb: encoding 'nv21' is not supported"):
+        image_msg_to_array(_set(make(), 1, 1, "nv21", 2, b"\0\0"), RGB_ENCODINGS, "rgb")
+    with pytest.raises(InputError, match=r"rgb: encoding 'mono16' .*\['bgr8', 'rgb8', 'mono8', 'rgba8'"):
         image_msg_to_array(_set(make(), 1, 1, "mono16", 2, b"\0\0"), RGB_ENCODINGS, "rgb")
     with pytest.raises(InputError, match="step 5 is smaller than width 2 x 3 bytes per pixel = 6"):
         image_msg_to_array(_set(make(), 1, 2, "rgb8", 5, bytes(5)), name="rgb")
@@ -144,3 +146,85 @@ def test_stamps(kind):
     stamp.sec, stamp.nanosec = 1_700_000_000, 250_000_001
     assert stamp_to_nanoseconds(stamp) == 1_700_000_000_250_000_001
     assert stamp_to_seconds(stamp) == pytest.approx(1_700_000_000.25, abs=1e-6)
+
+
+# -- encodings of issue 13 item 6: float thermal, 4:2:2 YUV, Bayer -----------------------------------
+
+cv2 = pytest.importorskip("cv2", reason="OpenCV (opencv-python-headless) converts YUV and Bayer")
+
+
+@pytest.mark.parametrize("kind", MAKERS)
+@pytest.mark.parametrize("encoding, dtype", [("32FC1", "f4"), ("64FC1", "f8")])
+@pytest.mark.parametrize("is_bigendian", [0, 1])
+def test_float_thermal_decodes_to_float32_values_as_sent(kind, encoding, dtype, is_bigendian):
+    """Radiometric cameras: Kelvin (or Celsius) floats, NaN / inf kept for the preprocessing path's policy."""
+    kelvin = np.array([[293.15, 310.5, np.nan], [-np.inf, 0.0, 1e4]], np.float64)
+    order = ">" if is_bigendian else "<"
+    payload = kelvin.astype(order + dtype).tobytes()
+    msg = _set(MAKERS[kind](), 2, 3, encoding, 3 * int(dtype[1]), payload, is_bigendian=is_bigendian)
+    out = image_msg_to_array(msg, THERMAL_ENCODINGS, "thermal")
+    assert out.dtype == np.float32 and out.dtype.isnative and out.shape == (2, 3)
+    np.testing.assert_array_equal(out, kelvin.astype(np.float32))  # NaN == NaN position-wise here
+
+
+def test_float_thermal_with_padded_rows():
+    values = RNG.normal(300.0, 5.0, (4, 5)).astype("<f4")
+    row = values.tobytes()
+    padded = b"".join(row[i * 20 : (i + 1) * 20] + b"\x00" * 4 for i in range(4))
+    out = image_msg_to_array(_set(_rosbags_image(), 4, 5, "32FC1", 24, padded), THERMAL_ENCODINGS)
+    np.testing.assert_array_equal(out, values)
+
+
+def _yuv_of(rgb: np.ndarray) -> np.ndarray:
+    """uint8 RGB -> BT.601 limited-range Y, U, V planes (float), the YUV OpenCV's 4:2:2 decoders expect."""
+    r, g, b = (rgb[..., k].astype(np.float64) for k in range(3))
+    y = 16 + 0.257 * r + 0.504 * g + 0.098 * b
+    u = 128 - 0.148 * r - 0.291 * g + 0.439 * b
+    v = 128 + 0.439 * r - 0.368 * g - 0.071 * b
+    return np.stack([y, u, v], -1)
+
+
+@pytest.mark.parametrize("kind", MAKERS)
+@pytest.mark.parametrize("encoding", ["yuv422_yuy2", "yuyv", "uyvy", "yuv422"])
+def test_yuv422_decodes_to_rgb(kind, encoding):
+    """Each pixel pair shares U and V: pairs of equal colour come back as that colour (within rounding)."""
+    colours = RNG.integers(30, 226, (3, 4, 3), dtype=np.uint8)
+    rgb = np.repeat(colours, 2, axis=1)  # 3 x 8: equal horizontal pairs
+    yuv = _yuv_of(rgb)
+    y = np.rint(yuv[..., 0]).astype(np.uint8)
+    u = np.rint(yuv[:, ::2, 1]).astype(np.uint8)
+    v = np.rint(yuv[:, ::2, 2]).astype(np.uint8)
+    packed = np.empty((3, 4, 4), np.uint8)  # per pixel pair: Y0 U Y1 V (YUY2) or U Y0 V Y1 (UYVY)
+    if encoding in ("yuv422_yuy2", "yuyv"):
+        packed[..., 0], packed[..., 1], packed[..., 2], packed[..., 3] = y[:, 0::2], u, y[:, 1::2], v
+    else:
+        packed[..., 0], packed[..., 1], packed[..., 2], packed[..., 3] = u, y[:, 0::2], v, y[:, 1::2]
+    msg = _set(MAKERS[kind](), 3, 8, encoding, 16, packed.tobytes())
+    out = image_msg_to_array(msg, RGB_ENCODINGS, "rgb")
+    assert out.dtype == np.uint8 and out.shape == (3, 8, 3)
+    assert np.abs(out.astype(int) - rgb).max() <= 3
+
+
+def test_yuv422_needs_an_even_width():
+    with pytest.raises(InputError, match="rgb: uyvy needs an even width"):
+        image_msg_to_array(_set(_rosbags_image(), 1, 3, "uyvy", 6, bytes(6)), RGB_ENCODINGS, "rgb")
+
+
+@pytest.mark.parametrize("kind", MAKERS)
+@pytest.mark.parametrize("pattern", ["rggb", "bggr", "gbrg", "grbg"])
+def test_bayer_mosaic_of_a_flat_colour_demosaics_to_that_colour(kind, pattern):
+    """A mosaic sampled from one flat colour with the named 2x2 pattern: every pixel comes back that colour.
+
+    A wrong pattern would swap red and blue (or put green where red is): the check fails then.
+    """
+    colour = (200, 90, 30)  # R, G, B, all different
+    index = {"r": 0, "g": 1, "b": 2}
+    mosaic = np.empty((8, 10), np.uint8)
+    for dy in range(2):
+        for dx in range(2):
+            mosaic[dy::2, dx::2] = colour[index[pattern[2 * dy + dx]]]
+    msg = _set(MAKERS[kind](), 8, 10, f"bayer_{pattern}8", 10, mosaic.tobytes())
+    out = image_msg_to_array(msg, RGB_ENCODINGS, "rgb")
+    assert out.shape == (8, 10, 3) and out.dtype == np.uint8
+    inner = out[2:-2, 2:-2].reshape(-1, 3)
+    assert np.abs(inner.astype(int) - np.array(colour)).max() <= 1, inner[:3]
