@@ -3,11 +3,18 @@
 Used by the CLI, the training data, the ROS node and every inference backend, so that an image
 is prepared the same way wherever it is fused.
 
-* Thermal: 2-D uint8 / uint16 (or float) arrays; an RGB thermal image (TNO stores R=G=B) is
-  reduced to one channel. 16-bit (radiometric) images are normalised robustly, never by a plain
-  /65535: ``percentile`` (default: clip to the 1st..99th percentile, then stretch), ``fixed``
-  (a known raw range), ``minmax`` or ``none`` (/ dtype max). 8-bit images are display-scaled
-  already and are divided by 255 unless ``normalize_8bit`` asks for the same treatment.
+* Thermal: 2-D uint8 / uint16 / float32 / float64 arrays; an RGB thermal image (TNO stores R=G=B)
+  is reduced to one channel. 16-bit and float (radiometric: raw counts, or temperatures such as a
+  TIFF in Kelvin, 290..310) images are normalised robustly, never by a plain /65535 or a clip to
+  [0, 1]: ``percentile`` (default: clip to the 1st..99th percentile, then stretch), ``fixed`` (a
+  known raw range, e.g. 290 310 K), ``minmax`` or ``none`` (/ dtype max; a float image must then
+  hold values in [0, 1] already, else it is an error). 8-bit images are display-scaled already and
+  are divided by 255 unless ``normalize_8bit`` asks for the same treatment. NaN / inf pixels are an
+  error naming the image and how many there are: no temperature is guessed for them (a dead pixel
+  or a masked region would become the coldest or hottest value and shift the stretch), so a caller
+  that has such frames fills them with a value of its choice first. ``thermal_percentiles`` must be
+  two numbers 0 <= LOW < HIGH <= 100, ``thermal_range`` two finite numbers LOW < HIGH: anything
+  else is a :class:`~lrcfuse_model.config.ConfigError`, not a flat image.
 * Visible: gray or RGB. RGB goes through full-range BT.601 YCbCr (as in JPEG / OpenCV and the
   fusion literature, e.g. RefineFuse): Y is fused, Cb and Cr come back unchanged. An RGB image
   whose three channels are equal (TNO's visible images) is treated as gray, so it fuses to gray.
@@ -41,6 +48,8 @@ from PIL import Image, UnidentifiedImageError
 from ..config import ConfigError
 
 THERMAL_NORMS = ("percentile", "fixed", "minmax", "none")
+SIZE_MISMATCH_POLICIES = ("error", "resize_ir")
+TIFF = (".tif", ".tiff")
 
 
 class InputError(ValueError):
@@ -60,15 +69,50 @@ def _data_defaults() -> tuple[tuple[str, Any], ...]:
 
 
 def data_settings(data_cfg: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The ``data`` config section: packaged defaults (read once) updated with ``data_cfg``."""
+    """The ``data`` config section: packaged defaults (read once) updated with ``data_cfg``, checked
+    (:func:`check_thermal_settings`, ``size_mismatch``): a :class:`ConfigError` names a bad value."""
     cfg = copy.deepcopy(dict(_data_defaults()))  # the cached lists stay unshared
     if data_cfg:
         cfg.update(data_cfg)
+    check_thermal_settings(cfg["thermal_norm"], cfg["thermal_percentiles"], cfg["thermal_range"])
+    if cfg["size_mismatch"] not in SIZE_MISMATCH_POLICIES:
+        raise ConfigError(
+            f"data.size_mismatch: expected one of {', '.join(SIZE_MISMATCH_POLICIES)}, got {cfg['size_mismatch']!r}"
+        )
     return cfg
 
 
+def _two_numbers(value: Any, key: str, example: str) -> tuple[float, float]:
+    try:
+        low, high = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"data.{key}: expected two numbers LOW HIGH (e.g. {example}), got {value!r}") from None
+    if not (np.isfinite(low) and np.isfinite(high)):
+        raise ConfigError(f"data.{key}: expected two finite numbers LOW HIGH, got {[low, high]}")
+    return low, high
+
+
+def check_thermal_settings(
+    mode: str, percentiles: Any = (1.0, 99.0), fixed_range: Any = (0.0, 65535.0)
+) -> tuple[tuple[float, float], tuple[float, float]]:
+    """``(percentiles, fixed_range)`` as float pairs, or a :class:`ConfigError` naming the setting.
+
+    Both pairs are checked whatever the mode: an inverted or single value is a mistake even where
+    the mode ignores it, and would silently flatten the thermal image (every pixel 0.5) where not.
+    """
+    if mode not in THERMAL_NORMS:
+        raise InputError(f"thermal_norm must be one of {THERMAL_NORMS}, got {mode!r}")
+    q = _two_numbers(percentiles, "thermal_percentiles", "1 99")
+    if not 0.0 <= q[0] < q[1] <= 100.0:
+        raise ConfigError(f"data.thermal_percentiles: expected 0 <= LOW < HIGH <= 100 (e.g. 1 99), got {list(q)}")
+    r = _two_numbers(fixed_range, "thermal_range", "290 310")
+    if not r[0] < r[1]:
+        raise ConfigError(f"data.thermal_range: expected LOW < HIGH (e.g. 290 310), got {list(r)}")
+    return q, r
+
+
 def read_image(path: str | Path) -> np.ndarray:
-    """Decode an image file to uint8/uint16 ``H x W`` or uint8 ``H x W x 3`` (RGB)."""
+    """Decode an image file to uint8/uint16/float32 ``H x W`` or uint8 ``H x W x 3`` (RGB)."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such file")
@@ -84,9 +128,13 @@ def read_image(path: str | Path) -> np.ndarray:
                 return arr.astype(np.uint16)
             if im.mode == "L":
                 return np.asarray(im, dtype=np.uint8)
+            if im.mode == "F":  # 32-bit float (radiometric TIFF): values as stored, normalised later
+                return np.asarray(im, dtype=np.float32)
             return np.asarray(im.convert("RGB"), dtype=np.uint8)
     except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-        raise InputError(f"{path}: not a readable image ({exc})") from exc
+        hint = " (PIL reads float32 TIFFs, not float64: save as float32)" if path.suffix.lower() in TIFF else ""
+        raise InputError(f"{path}: not a readable image ({exc}){hint}") from exc
+
 
 
 def to_single_channel(img: np.ndarray, name: str = "image") -> np.ndarray:
@@ -104,7 +152,12 @@ def to_single_channel(img: np.ndarray, name: str = "image") -> np.ndarray:
 
 def _check_finite(x: np.ndarray, name: str) -> None:
     if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
-        raise InputError(f"{name}: contains NaN or infinite values")
+        nan = int(np.isnan(x).sum())
+        inf = x.size - nan - int(np.isfinite(x).sum())
+        raise InputError(
+            f"{name}: contains NaN or infinite values ({nan} NaN, {inf} inf of {x.size} pixels); "
+            "no value is guessed for them: fill them (e.g. with the frame's lowest valid value) before fusing"
+        )
 
 
 def normalize_thermal(
@@ -116,8 +169,7 @@ def normalize_thermal(
     name: str = "thermal image",
 ) -> np.ndarray:
     """Thermal array -> float32 ``H x W`` in [0, 1] (see the module docstring for the modes)."""
-    if mode not in THERMAL_NORMS:
-        raise InputError(f"thermal_norm must be one of {THERMAL_NORMS}, got {mode!r}")
+    percentiles, fixed_range = check_thermal_settings(mode, percentiles, fixed_range)
     ir = to_single_channel(ir, name)
     if ir.ndim != 2:
         # A colour-mapped thermal image cannot be turned back into temperatures reliably.
@@ -126,6 +178,11 @@ def normalize_thermal(
     if ir.dtype == np.uint8 and not normalize_8bit:
         return ir.astype(np.float32) / 255.0
     if mode == "none":
+        if np.issubdtype(ir.dtype, np.floating) and ir.size and (ir.min() < 0.0 or ir.max() > 1.0):
+            raise InputError(
+                f"{name}: float values {float(ir.min()):g}..{float(ir.max()):g} are not in [0, 1], which "
+                "thermal_norm none needs for a float image; use percentile, fixed (with thermal_range) or minmax"
+            )
         scale = 255.0 if ir.dtype == np.uint8 else 65535.0 if ir.dtype == np.uint16 else 1.0
         return np.clip(ir.astype(np.float32) / scale, 0.0, 1.0)
     # 8/16-bit frames (what cameras send) take a histogram and a look-up table per grey level instead
@@ -134,11 +191,11 @@ def normalize_thermal(
     x = np.arange(levels, dtype=np.float32) if levels else ir.astype(np.float32)
     if mode == "percentile":
         if levels:
-            lo, hi = _integer_percentiles(ir, levels, [percentiles[0], percentiles[1]])
+            lo, hi = _integer_percentiles(ir, levels, list(percentiles))
         else:
-            lo, hi = np.percentile(x, [percentiles[0], percentiles[1]])
+            lo, hi = np.percentile(x, list(percentiles))
     elif mode == "fixed":
-        lo, hi = float(fixed_range[0]), float(fixed_range[1])
+        lo, hi = fixed_range
     else:
         lo, hi = (float(ir.min()), float(ir.max())) if levels else (float(x.min()), float(x.max()))
     if hi <= lo:  # a flat frame (lens cap, NUC) fuses as mid-gray instead of dividing by zero
@@ -304,8 +361,15 @@ def parse_homography(value: Any, source: str = "data.homography") -> np.ndarray:
     matrix = matrix.reshape(3, 3)
     if not np.isfinite(matrix).all():
         raise ConfigError(f"{source}: the homography contains NaN or infinite values")
-    scaled = matrix / np.abs(matrix).max() if np.abs(matrix).max() > 0 else matrix
-    if abs(np.linalg.det(scaled)) < 1e-12:
+    # Invertible means: an inverse exists and really inverts it. A determinant test on the scaled
+    # matrix would call a large translation (whose determinant is 1) singular; such a matrix is valid,
+    # and whether it leaves the thermal image anywhere in the visible frame is checked per frame size.
+    try:
+        inverse = np.linalg.inv(matrix)
+        exact = np.isfinite(inverse).all() and np.abs(matrix @ inverse - np.eye(3)).max() < 1e-6
+    except np.linalg.LinAlgError:
+        exact = False
+    if not exact:
         raise ConfigError(f"{source}: the homography {matrix.tolist()} is singular (it cannot be inverted)")
     return matrix
 

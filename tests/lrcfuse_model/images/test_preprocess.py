@@ -80,13 +80,63 @@ def test_8bit_thermal_is_divided_by_255_by_default():
     np.testing.assert_allclose(stretched, [[0.0, 1 / 3], [2 / 3, 1.0]], rtol=1e-6)
 
 
-@pytest.mark.parametrize("mode", ["percentile", "minmax", "fixed"])
+@pytest.mark.parametrize("mode", ["percentile", "minmax"])
 def test_flat_frame_is_mid_gray(mode):
     raw = np.full((8, 9), 4242, np.uint16)
-    fixed = (4242, 4242) if mode == "fixed" else (0, 65535)
-    out = normalize_thermal(raw, mode=mode, fixed_range=fixed)
+    out = normalize_thermal(raw, mode=mode)
     assert out.shape == raw.shape
     assert np.all(out == 0.5)
+
+
+@pytest.mark.parametrize(
+    "percentiles, fixed_range, message",
+    [
+        ((1, 99), (4242, 4242), r"thermal_range: expected LOW < HIGH .* got \[4242.0, 4242.0\]"),
+        ((1, 99), (100, 50), r"thermal_range: expected LOW < HIGH"),
+        ((1, 99), (5,), r"thermal_range: expected two numbers LOW HIGH"),
+        ((1, 99), (0, float("inf")), r"thermal_range: expected two finite numbers"),
+        ((99, 1), (0, 65535), r"thermal_percentiles: expected 0 <= LOW < HIGH <= 100"),
+        ((1, 101), (0, 65535), r"thermal_percentiles: expected 0 <= LOW < HIGH <= 100"),
+        ((50,), (0, 65535), r"thermal_percentiles: expected two numbers"),
+    ],
+)
+def test_inverted_or_single_value_settings_are_config_errors(percentiles, fixed_range, message):
+    from lrcfuse_model.config import ConfigError
+
+    raw = np.full((8, 9), 4242, np.uint16)
+    for mode in ("fixed", "percentile"):  # checked whatever the mode: never a silently flat image
+        with pytest.raises(ConfigError, match=message):
+            normalize_thermal(raw, mode=mode, percentiles=percentiles, fixed_range=fixed_range)
+    with pytest.raises(ConfigError, match=message):
+        prepare_pair(raw, raw.astype(np.uint8), {"thermal_percentiles": percentiles, "thermal_range": fixed_range})
+
+
+def test_kelvin_float_thermal_is_normalised_like_16bit():
+    rng = np.random.default_rng(3)
+    kelvin = (290.0 + 20.0 * rng.random((30, 40))).astype(np.float32)
+    kelvin[5:10, 5:10] = 318.0  # a hot target, above the 99th percentile
+    for dtype in (np.float32, np.float64):
+        k = kelvin.astype(dtype)
+        out = normalize_thermal(k, mode="minmax")
+        np.testing.assert_allclose(out, (k - k.min()) / (k.max() - k.min()), atol=1e-6)
+        fixed = normalize_thermal(k, mode="fixed", fixed_range=(290, 310))
+        np.testing.assert_allclose(fixed, np.clip((k - 290) / 20, 0, 1), atol=1e-6)
+        pct = normalize_thermal(k)  # the default: 1st..99th percentile
+        lo, hi = np.percentile(k, [1, 99])
+        np.testing.assert_allclose(pct, np.clip((k - lo) / (hi - lo), 0, 1), atol=1e-6)
+        assert 0.2 < pct.mean() < 0.8 and pct[5:10, 5:10].min() == 1.0  # content kept, not all 255
+    with pytest.raises(InputError, match=r"290.*not in \[0, 1\].*thermal_norm none"):
+        normalize_thermal(kelvin, mode="none")
+    unit = rng.random((4, 5))
+    np.testing.assert_allclose(normalize_thermal(unit, mode="none"), unit, atol=1e-6)
+
+
+def test_read_float32_tiff_keeps_the_values(tmp_path):
+    kelvin = (290.0 + 20.0 * np.random.default_rng(4).random((12, 13))).astype(np.float32)
+    Image.fromarray(kelvin, mode="F").save(tmp_path / "k.tif")
+    out = read_image(tmp_path / "k.tif")
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out, kelvin)
 
 
 def test_unknown_thermal_norm():
@@ -98,7 +148,7 @@ def test_unknown_thermal_norm():
 def test_non_finite_float_input(bad):
     img = np.random.default_rng(0).random((6, 7)).astype(np.float32)
     img[2, 3] = bad
-    with pytest.raises(InputError, match="NaN"):
+    with pytest.raises(InputError, match=r"ir\.tiff: contains NaN or infinite values \((1 NaN, 0|0 NaN, 1) inf of 42"):
         normalize_thermal(img, name="ir.tiff")
     with pytest.raises(InputError, match=r"vis\.tiff: contains NaN"):
         visible_to_float(img, name="vis.tiff")
@@ -559,7 +609,8 @@ def test_integer_thermal_normalisation_is_bit_identical_to_the_per_pixel_math():
             ref = np.percentile(raw.astype(np.float32), q)
             got = _integer_percentiles(raw, top, q)
             assert got.dtype == ref.dtype and np.array_equal(got, ref), (raw, q, got, ref)
-        q = qs[trial % len(qs)]
+        valid = [q for q in qs if q[0] < q[1]]  # equal percentiles are a ConfigError (always a flat image)
+        q = valid[trial % len(valid)]
         for mode in ("percentile", "fixed", "minmax", "none"):
             for n8 in (False, True):
                 new = normalize_thermal(raw, mode, q, (100.0, 40000.0), n8)
