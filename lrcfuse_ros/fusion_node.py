@@ -2,9 +2,12 @@
 
 Topics (relative, so namespaces and remaps apply):
 
-* in:  ``thermal/image_raw`` (mono8, mono16, 16UC1), ``rgb/image_raw`` (bgr8, rgb8, mono8)
+* in:  ``thermal/image_raw``, ``rgb/image_raw`` (encodings: ``THERMAL_ENCODINGS``, ``RGB_ENCODINGS`` of
+  lrcfuse_model.streams.image_msg), or their ``/compressed`` topics (``*_transport: compressed``),
+  ``rgb/camera_info`` (optional); QoS per ``reliability`` (auto: as the publishers offer, see inputs.py)
 * out: ``fused/image`` (bgr8 for a colour camera with ``colour: true``, else mono8; the RGB image's
-  header), ``diagnostics`` (diagnostic_msgs/DiagnosticArray), and with ``detector.enabled``:
+  header), ``fused/camera_info`` (the RGB camera's, with the fused frame's header), ``fused/image/compressed``
+  (with ``fused_compressed``), ``diagnostics`` (diagnostic_msgs/DiagnosticArray), and with ``detector.enabled``:
   ``detections/image`` (bgr8, boxes drawn) and ``detections`` (vision_msgs/Detection2DArray, or
   ``detections/json`` as std_msgs/String where vision_msgs is not installed).
 
@@ -27,7 +30,6 @@ Parameters: :data:`lrcfuse_ros.params.PARAMETERS` (also in config/fusion.yaml an
 
 from __future__ import annotations
 
-import signal
 import sys
 import threading
 import time
@@ -39,14 +41,15 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.exceptions import InvalidParameterTypeException
-from rclpy.executors import ExternalShutdownException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.signals import SignalHandlerOptions
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import String
 
 from lrcfuse_model.images.preprocess import InputError, describe_error, load_homography
+from lrcfuse_model.streams.compressed_msg import fill_compressed_msg
 from lrcfuse_model.streams.image_msg import (
     RGB_ENCODINGS,
     THERMAL_ENCODINGS,
@@ -56,12 +59,15 @@ from lrcfuse_model.streams.image_msg import (
 )
 from lrcfuse_model.streams.stamp_sync import ApproximateTimeSync, StampedPair
 
+from .camera_info import CameraInfoRelay
 from .detection_output import VISION_MSGS_AVAILABLE, detection2d_array, detections_json
 from .diagnostics import diagnostic_array, diagnostic_values, summary_line
+from .inputs import CameraInput
 from .latest_slot import InOrder, LatestSlot
 from .model_choice import choose_model, explain, needs_rebuild, planned_on_gpu
 from .params import PARAMETERS, ParameterError, check_values, data_config
 from .qos import image_qos, silent_topic_hint
+from .shutdown import GRACE_S, ShutdownRequest, exit_now, spin_until_signal
 from .stats import PipelineStats, StreamWatch
 from .throttle import KeyedThrottle
 
@@ -88,9 +94,11 @@ class FusionNode(Node):
         self._take_lock = threading.Lock()  # taking a pair and numbering it is one step
         self._taken = 0
         self._workers: list[threading.Thread] = []
+        self._unfinished = 0
         try:
             self._setup()
         except BaseException:
+            self.stop(grace_s=0.0)  # inference threads already started end with it
             super().destroy_node()  # a node that cannot start leaves nothing behind in the context
             raise
 
@@ -110,10 +118,12 @@ class FusionNode(Node):
         self.fuser = self._make_fuser()
         self.detector = self._make_detector()
 
-        in_qos = image_qos(v["reliability"], int(v["qos_depth"]))
         # Reliable output matches both reliable and best-effort subscribers (rviz, recorders, detectors).
         out_qos = image_qos("reliable", int(v["qos_depth"]))
         self._pub_fused = self.create_publisher(Image, FUSED_TOPIC, out_qos)
+        self._pub_fused_compressed = None
+        if v["fused_compressed"]:
+            self._pub_fused_compressed = self.create_publisher(CompressedImage, FUSED_TOPIC + "/compressed", out_qos)
         self._pub_diag = self.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, 10)
         self._pub_det_image = self._pub_det = None
         if self.detector is not None:
@@ -129,10 +139,13 @@ class FusionNode(Node):
                     f"the annotated image is on '{self.resolve_topic_name(DETECTIONS_IMAGE_TOPIC)}'"
                 )
 
-        self._sub_thermal = self.create_subscription(Image, THERMAL_TOPIC, self._on_thermal, in_qos)
-        self._sub_rgb = self.create_subscription(Image, RGB_TOPIC, self._on_rgb, in_qos)
-        self.thermal_topic = self._sub_thermal.topic_name
-        self.rgb_topic = self._sub_rgb.topic_name
+        depth = int(v["qos_depth"])
+        self._inputs = [
+            CameraInput(self, THERMAL_TOPIC, self._on_thermal, v["thermal_transport"], v["reliability"], depth),
+            CameraInput(self, RGB_TOPIC, self._on_rgb, v["rgb_transport"], v["reliability"], depth),
+        ]
+        self.thermal_topic, self.rgb_topic = (i.topic_name for i in self._inputs)
+        self._camera_info = CameraInfoRelay(self, v["reliability"], depth)
         self._watch = StreamWatch([self.thermal_topic, self.rgb_topic], time.monotonic())
 
         self._diag_timer = self.create_timer(float(v["diagnostics_period_s"]), self._publish_diagnostics)
@@ -169,8 +182,7 @@ class FusionNode(Node):
             except InvalidParameterTypeException as exc:
                 expected = type(spec.default).__name__
                 raise ParameterError(
-                    f"parameter {name}: expected a {expected} like {spec.default!r} "
-                    f"(write floats as 1.0, not 1): {exc}"
+                    f"parameter {name}: expected a {expected} like {spec.default!r} (write floats as 1.0, not 1): {exc}"
                 ) from exc
         return values
 
@@ -279,6 +291,7 @@ class FusionNode(Node):
                     continue
                 turn, self._taken = self._taken, self._taken + 1
             pair, completed = item
+            self._stats.count("taken")
             self._stats.sample("queue", time.perf_counter() - completed)
             try:
                 self.process_pair(pair, turn)
@@ -286,6 +299,7 @@ class FusionNode(Node):
                 self._reject(("unexpected", type(exc).__name__), exc, pair)
             finally:
                 self._order.done(turn)
+                self._stats.count("finished")
 
     def process_pair(self, pair: StampedPair, turn: int | None = None) -> Image | None:
         """Convert, fuse and publish one pair (after the pairs taken before ``turn``, when given).
@@ -317,12 +331,23 @@ class FusionNode(Node):
         if turn is not None and not self._order.wait(turn):
             return None  # shutting down
         self._pub_fused.publish(out)
+        self._publish_with_fused(fused, out)
         self._stats.sample("publish", time.perf_counter() - t1)
         self._stats.count("fused")
         self._stats.sample("latency", self._now() - pair.rgb_stamp)
         if self.detector is not None:
             self._detect(fused, out.header)
         return out
+
+    def _publish_with_fused(self, fused: np.ndarray, out: Image) -> None:
+        """What goes out with each fused frame: fused/camera_info, fused/image/compressed (when asked)."""
+        problem = self._camera_info.publish(out.header, int(out.width), int(out.height))
+        if problem:
+            self._throttle.log(("camera_info", "size"), self.get_logger().warning, problem)
+        if self._pub_fused_compressed is not None:
+            compressed = CompressedImage()
+            compressed.header = out.header
+            self._pub_fused_compressed.publish(fill_compressed_msg(compressed, fused, self.values["fused_compressed"]))
 
     def _detect(self, fused: np.ndarray, header: Any) -> None:
         from lrcfuse_model.detection.drawing import draw_detections
@@ -364,7 +389,7 @@ class FusionNode(Node):
                 ("silent", topic),
                 self.get_logger().warning,
                 f"no message on '{topic}' for {seconds:.1f} s: "
-                + silent_topic_hint(self, topic, self.values["reliability"]),
+                + silent_topic_hint(self, topic, {i.topic_name: i.reliability for i in self._inputs}.get(topic, "")),
             )
 
     def _publish_diagnostics(self) -> None:
@@ -377,6 +402,7 @@ class FusionNode(Node):
             "device": self.device,
             "threads": str(self.backend_threads),
             "workers": str(len(self._workers)),
+            "pairs_in_flight": str(snapshot["totals"].get("taken", 0) - snapshot["totals"].get("finished", 0)),
             "silent_topics": ",".join(sorted(silent)),
         }
         values = diagnostic_values(snapshot, info)
@@ -396,19 +422,30 @@ class FusionNode(Node):
 
     # -- shutdown -----------------------------------------------------------------------------------
 
-    def stop(self) -> None:
-        """Stop the inference threads (waits for the pairs being fused) and log the whole run's summary once."""
+    def stop(self, grace_s: float = GRACE_S) -> int:
+        """Stop the inference threads and log the whole run's summary once; returns the pairs left unfinished.
+
+        Pairs already in the network get ``grace_s`` seconds to finish and be published; a backend call cannot
+        be interrupted, so a longer one is left running (its result is never published) and counted: the
+        caller then ends the process without waiting for it (:mod:`lrcfuse_ros.shutdown`).
+        """
         if self._stop.is_set():
-            return
+            return self._unfinished
         self._stop.set()
         self._slot.close()
         if not self._workers:  # never started
-            return
+            return 0
+        end = time.monotonic() + grace_s
         for worker in self._workers:
             if worker.is_alive() and worker is not threading.current_thread():
-                worker.join(timeout=30)
-        self._order.close()
-        self.get_logger().info("stopped; whole run: " + summary_line(self._stats.period(time.monotonic(), "run")))
+                worker.join(timeout=max(0.0, end - time.monotonic()))
+        self._order.close()  # a pair finishing later is not published
+        self._unfinished = sum(w.is_alive() and w is not threading.current_thread() for w in self._workers)
+        line = "stopped; whole run: " + summary_line(self._stats.period(time.monotonic(), "run"))
+        if self._unfinished:
+            line += f" | left {self._unfinished} pair(s) in the network unfinished (grace {grace_s} s)"
+        self.get_logger().info(line)
+        return self._unfinished
 
     def destroy_node(self) -> None:
         self.stop()
@@ -449,10 +486,6 @@ def _detection_array_type() -> type:
     return Detection2DArray
 
 
-def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """``ros2 run lrcfuse_ros fusion_node [--ros-args ...]``: run the node until Ctrl-C / SIGTERM."""
     if argv is None:
@@ -460,12 +493,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         _reexec_with_fast_malloc(sys.argv[1:], module="lrcfuse_ros.fusion_node")
     args = list(sys.argv if argv is None else [sys.argv[0], *argv])
-    # Our own signal handling: Ctrl-C and SIGTERM (ros2 launch, systemd, docker stop) raise
-    # KeyboardInterrupt in the main thread, the node is destroyed, then the context shut down: no traceback.
-    for signum in (signal.SIGINT, signal.SIGTERM):  # SIGINT too: a background job may start with it ignored
-        signal.signal(signum, _raise_keyboard_interrupt)
+    # Our own signal handling (rclpy's is off): Ctrl-C and SIGTERM end the node within launch's 5 s with
+    # status 0, however long the frame in the network takes; see lrcfuse_ros.shutdown.
+    shutdown = ShutdownRequest(name=NODE_NAME)
+    shutdown.install()
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     node = None
+    unfinished = 0
     try:
         try:
             node = FusionNode()
@@ -473,13 +507,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             # Start-up errors (bad parameter, missing weights, unavailable backend): one clear line, no traceback.
             print(f"[{NODE_NAME}] cannot start: {exc}", file=sys.stderr)
             return 2
-        rclpy.spin(node)
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        spin_until_signal(executor, shutdown, rclpy.ok)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        shutdown.interrupt = False  # a signal during the clean-up below must not raise into it
         if node is not None:
+            unfinished = node.stop()
             node.destroy_node()
         rclpy.try_shutdown()
+        shutdown.finished()
+    if unfinished:
+        exit_now(0)  # an inference thread is still in the backend: see lrcfuse_ros.shutdown
     return 0
 
 
