@@ -25,6 +25,8 @@ setup(
         ("share/" + package_name + "/samples/ir", glob("samples/ir/*")),
         ("share/" + package_name + "/samples/vi", glob("samples/vi/*")),
     ],
+    # What every command needs (fuse, train, eval, bench, the node). Keep in step with package.xml's rosdep keys;
+    # tests/lrcfuse_model/test_dependencies.py checks both against every third-party import.
     install_requires=[
         # torch is not pinned here: install it first (CPU build, see README) so pip keeps it.
         "torch>=2.1",
@@ -33,16 +35,31 @@ setup(
         "pyyaml>=6",
         "tqdm>=4.60",
         "matplotlib>=3.6",
+        "scipy>=1.9",  # scipy.ndimage: the fusion metrics of `lrcfuse eval`, the zoom box of its grids
+        # OpenCV's colour conversions (Bayer, YUV) for camera encodings; headless: no GUI libraries on a robot.
+        "opencv-python-headless>=4.6",
         "setuptools",
     ],
+    # What only some commands need, each an extra: the command checks for it first and, when it is missing, stops
+    # with one line naming the extra (lrcfuse_model/dependencies.py: EXTRA_MODULES, COMMAND_EXTRAS).
     extras_require={
-        # rclpy and messages from PyPI wheels (pip-only machines); a ROS 2 install has them already.
-        "ros": ["ros-rclpy[fastrtps]", "ros-sensor-msgs", "ros-std-msgs", "ros-diagnostic-msgs", "rosbags"],
+        "bag": ["rosbags"],  # lrcfuse fuse-bag
+        "detect": ["pycocotools"],  # lrcfuse detect-eval (COCO mAP)
+        # lrcfuse export (onnx + onnxscript), the onnxruntime backend and the ONNX YOLO detector (onnxruntime)
         "export": ["onnx", "onnxruntime", "onnxscript"],
-        "detect": ["pycocotools"],
+        # rclpy and messages from PyPI wheels (pip-only machines); a ROS 2 install has them already.
+        "ros": [
+            "ros-rclpy[fastrtps]",
+            "ros-rcl-interfaces",
+            "ros-ament-index-python",
+            "ros-sensor-msgs",
+            "ros-std-msgs",
+            "ros-diagnostic-msgs",
+            "rosbags",
+        ],
         # ultralytics needs a working torchvision, i.e. PyPI's full torch build (several GB): opt in.
         "ultralytics": ["ultralytics"],
-        "dev": ["pytest>=7", "ruff", "scipy"],
+        "dev": ["pytest>=7", "ruff"],
     },
     entry_points={
         "console_scripts": [

@@ -20,6 +20,7 @@ from typing import Any
 
 from . import __version__
 from .config import DEFAULTS_PATH, ConfigError, load_defaults, resolve
+from .dependencies import MissingDependency, require_for_command
 
 # FAST_MALLOC_ENV and NO_MALLOC_TUNING_ENV lived here before malloc_tuning: still importable from here.
 from .malloc_tuning import FAST_MALLOC_ENV, NO_MALLOC_TUNING_ENV, _reexec_with_fast_malloc  # noqa: F401
@@ -268,9 +269,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .inference.runtimes import BackendUnavailable  # every subcommand runs on torch: costs nothing extra
 
     try:
+        require_for_command(args.command)  # a missing optional package: one line naming the pip extra, exit 2
         cfg = resolve(args.config, _overrides_from_args(args))
         return func(cfg, args)
-    except (ConfigError, FileNotFoundError, ValueError, BackendUnavailable) as exc:
+    except (ConfigError, FileNotFoundError, ValueError, BackendUnavailable, MissingDependency) as exc:
         print(f"lrcfuse {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

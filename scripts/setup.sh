@@ -22,7 +22,7 @@ fi
 stamp=.venv/.lrcfuse-installed
 want="$(cat setup.py | sha256sum | cut -c1-16)-$EXTRAS"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || ! "$VPY" -c "import lrcfuse_model" >/dev/null 2>&1; then
-  echo "[setup] installing lrcfuse[$EXTRAS] (editable)"
+  echo "[setup] installing lrcfuse_ros[$EXTRAS] (editable)"
   "$VPY" -m pip install -q -e ".[$EXTRAS]"
   echo "$want" > "$stamp"
 fi

@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from .detectors import Detections
+from ..dependencies import require
+from .interface import Detections
 
 __all__ = ["COCO_IOUS", "RECALL_POINTS", "ClassAP", "GroundTruth", "coco_ap"]
 
@@ -104,11 +105,10 @@ def coco_ap(
     Returns one :class:`ClassAP` per class of ``class_ids`` that has ground truth, then ``all`` (their mean, as
     COCO's mAP). With no detection at all every AP is 0.
     """
-    try:
-        from pycocotools.coco import COCO
-        from pycocotools.cocoeval import COCOeval
-    except ImportError as exc:
-        raise ImportError("detection mAP needs pycocotools: pip install lrcfuse[detect]") from exc
+    require("detect", "detection mAP")
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
     counts = gt.counts()
     present = [c for c in sorted(class_ids) if counts.get(c, 0) > 0]
     ids = list(image_ids) if image_ids is not None else [im["id"] for im in gt.images]

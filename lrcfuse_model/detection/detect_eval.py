@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from ..config import ConfigError
+from ..dependencies import install_hint
 from ..evaluation.methods import fusers_for
 from ..images.pairing import Pair, dataset_pairs
 from ..images.preprocess import InputError, describe_error, read_image
@@ -333,7 +334,7 @@ def cmd_detect_eval(cfg: dict[str, Any]) -> int:
         )
         print(
             f"wrote {len(written)} YOLO datasets (8:1:1 split, seed {e['seed']}); retrain and test one detector each "
-            "(needs pip install lrcfuse[ultralytics] and a GPU):"
+            f"(needs {install_hint('ultralytics')} and a GPU):"
         )
         for path in written:
             print(

@@ -7,9 +7,12 @@ Two kinds of weight files are understood, told apart by their content (never by 
   (``X_meta.json`` for ``X_state_dict.pt``, or ``X.json``): :class:`YOLOv5Detector` builds the network from its layer
   list (:mod:`lrcfuse_model.nn.yolov5`), letterboxes the image like YOLOv5 (keep the aspect ratio, pad with gray 114
   to a multiple of the largest stride), decodes the anchors and runs our batched NMS. Needs only the light CPU torch.
-* **Anything the ultralytics API loads** (``.pt`` files of ultralytics 8+, ``.onnx``, ``.engine``, ``.torchscript``
-  ...): :class:`UltralyticsDetector` calls ``ultralytics.YOLO`` exactly as its users do. ``ultralytics`` is an
-  optional extra (``pip install lrcfuse[ultralytics]``; it needs PyPI's full torch + torchvision, several GB).
+* **YOLO exported to ONNX** (``.onnx``: ultralytics YOLOv8 / YOLO11 ``[1, 4+nc, N]`` or YOLOv5 ``[1, N, 5+nc]``,
+  told apart by the output's shape): :class:`~lrcfuse_model.detection.onnx_yolo.OnnxYoloDetector` on ONNX Runtime,
+  the same letterbox and numpy NMS; no torchvision, no ultralytics. Needs onnxruntime.
+* **Anything else the ultralytics API loads** (``.pt`` files of ultralytics 8+, ``.engine``, ``.torchscript`` ...):
+  :class:`UltralyticsDetector` calls ``ultralytics.YOLO`` exactly as its users do. ``ultralytics`` is an optional
+  extra (``pip install "lrcfuse_ros[ultralytics]"``; it needs PyPI's full torch + torchvision, several GB).
 
 An **original ultralytics/yolov5 checkpoint** (``yolov5n.pt`` of the yolov5 repository: a pickle of the repository's
 own ``models.yolo.Model`` class) is recognised by reading the class names its pickle refers to *without* unpickling
@@ -23,109 +26,44 @@ it once, with the yolov5 code you trust on ``sys.path``::
                 "meta": {"yaml": model.yaml, "names": names, "stride": model.stride.tolist()}},
                "yolov5n_state_dict.pt")
 
-A missing file, a format that is neither, or a class name the detector does not know is a clear error.
-:mod:`~lrcfuse_model.detection.boxes` holds the letterbox and NMS geometry, :mod:`~lrcfuse_model.detection.drawing`
-draws boxes with class names and scores on a copy of an image.
+A missing file, a format that is none of these, or a class name the detector does not know is a clear error.
+:mod:`~lrcfuse_model.detection.interface` holds the interface every detector implements,
+:mod:`~lrcfuse_model.detection.boxes` the letterbox and NMS geometry, :mod:`~lrcfuse_model.detection.postprocess`
+the row decoding shared by the YOLO detectors, :mod:`~lrcfuse_model.detection.drawing` draws boxes with class names
+and scores on a copy of an image.
 """
 
 from __future__ import annotations
 
-import abc
 import json
 import pickletools
 import zipfile
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from ..images.preprocess import InputError
-from .boxes import batched_nms, letterbox, scale_boxes, xywh_to_xyxy
+from ..dependencies import install_hint
+from .boxes import letterbox, scale_boxes
+from .interface import Detections, Detector, check_image, class_filter_ids
+from .onnx_yolo import OnnxYoloDetector
+from .postprocess import Selection, SelectionSettings, select_detections
 
 __all__ = [
     "Detections",
     "Detector",
+    "OnnxYoloDetector",
     "UltralyticsDetector",
     "YOLOv5Detector",
     "detector_format",
     "load_detector",
 ]
 
-ULTRALYTICS_SUFFIXES = (".onnx", ".engine", ".torchscript", ".tflite", ".mlpackage", ".xml", ".pb")
-ULTRALYTICS_HINT = "pip install lrcfuse[ultralytics]  (or: pip install ultralytics)"
-
-
-@dataclass
-class Detections:
-    """Detections on one image: boxes ``x1 y1 x2 y2`` in the input image's pixels, best score first."""
-
-    boxes: np.ndarray  # (N, 4) float32
-    scores: np.ndarray  # (N,) float32
-    class_ids: np.ndarray  # (N,) int64
-    names: list[str]  # every class name of the detector, by id
-
-    def __len__(self) -> int:
-        return int(self.boxes.shape[0])
-
-    @classmethod
-    def empty(cls, names: Sequence[str]) -> Detections:
-        return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64), list(names))
-
-    def class_names(self) -> list[str]:
-        """The class name of each detection."""
-        return [self.names[int(c)] for c in self.class_ids]
-
-
-class Detector(abc.ABC):
-    """An object detector: ``detect(image)`` on uint8 ``H x W`` (gray) or ``H x W x 3`` (RGB), any size."""
-
-    name: str
-    names: list[str]
-
-    @abc.abstractmethod
-    def detect(self, image: np.ndarray) -> Detections:
-        """Detections on ``image``, boxes in its pixels."""
-
-
-def _check_image(image: np.ndarray) -> np.ndarray:
-    """uint8 gray or RGB -> contiguous uint8 ``H x W x 3`` RGB; anything else is an :class:`InputError`."""
-    image = np.asarray(image)
-    if image.dtype != np.uint8:
-        raise InputError(f"detector input: expected a uint8 image, got {image.dtype}")
-    if image.ndim == 3 and image.shape[2] == 1:
-        image = image[:, :, 0]
-    if image.ndim == 2:
-        image = np.repeat(image[:, :, None], 3, axis=2)
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise InputError(f"detector input: expected H x W (gray) or H x W x 3 (RGB), got shape {image.shape}")
-    if min(image.shape[:2]) < 1:
-        raise InputError(f"detector input: empty image of shape {image.shape}")
-    return np.ascontiguousarray(image)
-
-
-def _class_ids(classes: Sequence[str | int] | None, names: Sequence[str], detector: str) -> list[int] | None:
-    """A class filter given as names and/or ids -> sorted ids; an unknown name or id is an error."""
-    if classes is None:
-        return None
-    ids: set[int] = set()
-    for c in classes:
-        if isinstance(c, (int, np.integer)) or (isinstance(c, str) and c.strip().isdigit()):
-            i = int(c)
-            if not 0 <= i < len(names):
-                raise ValueError(
-                    f"class id {i} is out of range for {detector} ({len(names)} classes: 0..{len(names) - 1})"
-                )
-            ids.add(i)
-        elif isinstance(c, str) and c.strip() in names:
-            ids.add(list(names).index(c.strip()))
-        else:
-            raise ValueError(f"class {c!r} is not a class of {detector}; its classes are: {', '.join(names)}")
-    if not ids:
-        raise ValueError(f"empty class filter for {detector} (give class names or ids, or None for all)")
-    return sorted(ids)
+ONNX_SUFFIXES = (".onnx",)
+ULTRALYTICS_SUFFIXES = (".engine", ".torchscript", ".tflite", ".mlpackage", ".xml", ".pb")
+ULTRALYTICS_HINT = f"{install_hint('ultralytics')}  (or: pip install ultralytics)"
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -133,7 +71,7 @@ def _class_ids(classes: Sequence[str | int] | None, names: Sequence[str], detect
 # ----------------------------------------------------------------------------------------------------------------
 
 
-class YOLOv5Detector(Detector):
+class YOLOv5Detector(SelectionSettings, Detector):
     """A YOLOv5 (v6.x, anchor-based) network built from a plain-tensor checkpoint.
 
     ``multi_label``: each box may be kept once per class whose score passes ``confidence`` (what YOLOv5 does when it
@@ -170,50 +108,29 @@ class YOLOv5Detector(Detector):
         if image_size <= 0:
             raise ValueError(f"image_size must be positive, got {image_size}")
         self.image_size = image_size
-        self.confidence = float(confidence)
-        self.iou = float(iou)
-        self.class_filter = _class_ids(classes, self.names, self.name)
-        self.multi_label = multi_label
-        self.max_detections = max_detections
-        self.max_candidates = max_candidates
+        self.selection = Selection(
+            float(confidence),
+            float(iou),
+            class_filter_ids(classes, self.names, self.name),
+            multi_label,
+            max_detections,
+            max_candidates,
+        )
 
     @torch.inference_mode()
     def detect(self, image: np.ndarray) -> Detections:
-        rgb = _check_image(image)
+        rgb = check_image(image)
         padded, ratio, pad = letterbox(rgb, self.image_size, self.stride)
         x = torch.from_numpy(padded).to(self.device).permute(2, 0, 1)[None].float().div_(255.0)
         decoded, _ = self.model(x)
-        boxes, scores, class_ids = self._postprocess(decoded[0].float())
-        if boxes.shape[0] == 0:
+        rows = decoded[0].float()
+        # Objectness below the threshold can never pass (scores are objectness x class probability): drop those
+        # rows on the device, so that only the few candidates travel to the CPU for the numpy post-processing.
+        rows = rows[rows[:, 4] > self.selection.confidence].cpu().numpy()
+        boxes, scores, class_ids = select_detections(rows, True, self.selection)
+        if not len(boxes):
             return Detections.empty(self.names)
-        boxes_px = scale_boxes(boxes.cpu().numpy(), ratio, pad, rgb.shape[:2])
-        return Detections(
-            boxes_px.astype(np.float32),
-            scores.cpu().numpy().astype(np.float32),
-            class_ids.cpu().numpy().astype(np.int64),
-            list(self.names),
-        )
-
-    def _postprocess(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Decoded rows ``(cx, cy, w, h, objectness, class scores...)`` -> kept boxes, scores, class ids."""
-        rows = rows[rows[:, 4] > self.confidence]
-        class_scores = rows[:, 5:] * rows[:, 4:5]  # YOLOv5's confidence: objectness x class probability
-        boxes = xywh_to_xyxy(rows[:, :4])
-        if self.multi_label:
-            box_index, class_ids = (class_scores > self.confidence).nonzero(as_tuple=True)
-            boxes, scores = boxes[box_index], class_scores[box_index, class_ids]
-        else:
-            scores, class_ids = class_scores.max(1)
-            passed = scores > self.confidence
-            boxes, scores, class_ids = boxes[passed], scores[passed], class_ids[passed]
-        if self.class_filter is not None:
-            wanted = torch.isin(class_ids, torch.tensor(self.class_filter, device=class_ids.device))
-            boxes, scores, class_ids = boxes[wanted], scores[wanted], class_ids[wanted]
-        if scores.numel() > self.max_candidates:
-            top = scores.topk(self.max_candidates).indices
-            boxes, scores, class_ids = boxes[top], scores[top], class_ids[top]
-        keep = batched_nms(boxes, scores, class_ids, self.iou, self.max_detections)
-        return boxes[keep], scores[keep], class_ids[keep]
+        return Detections(scale_boxes(boxes, ratio, pad, rgb.shape[:2]), scores, class_ids, list(self.names))
 
 
 class UltralyticsDetector(Detector):
@@ -247,10 +164,10 @@ class UltralyticsDetector(Detector):
             self.names = [str(n) for n in model_names]
         self.confidence, self.iou = float(confidence), float(iou)
         self.device, self.image_size = device, image_size
-        self.class_filter = _class_ids(classes, self.names, self.name)
+        self.class_filter = class_filter_ids(classes, self.names, self.name)
 
     def detect(self, image: np.ndarray) -> Detections:
-        rgb = _check_image(image)
+        rgb = check_image(image)
         # ultralytics reads numpy arrays as OpenCV BGR images.
         bgr = np.ascontiguousarray(rgb[:, :, ::-1])
         result = self.model.predict(
@@ -324,23 +241,27 @@ def _meta_beside(weights: Path) -> dict[str, Any] | None:
 
 
 def detector_format(weights: str | Path) -> str:
-    """``yolov5-tensors``, ``ultralytics`` or ``yolov5-pickle`` (an original yolov5 checkpoint) for a weight file.
+    """``yolov5-tensors``, ``onnx``, ``ultralytics`` or ``yolov5-pickle`` (an original yolov5 checkpoint) for a
+    weight file.
 
     Raises :class:`FileNotFoundError` for a missing file and :class:`ValueError` for a file of no known format.
     """
     path = Path(weights)
     if not path.exists():
         raise FileNotFoundError(
-            f"detector weights {path} do not exist (expected a plain-tensor YOLOv5 .pt, or a model ultralytics loads: "
-            f"{', '.join(('.pt',) + ULTRALYTICS_SUFFIXES)})"
+            f"detector weights {path} do not exist (expected a plain-tensor YOLOv5 .pt, a YOLO exported to .onnx, "
+            f"or a model ultralytics loads: {', '.join(('.pt',) + ULTRALYTICS_SUFFIXES)})"
         )
     suffix = path.suffix.lower()
+    if suffix in ONNX_SUFFIXES and path.is_file():
+        return "onnx"
     if suffix in ULTRALYTICS_SUFFIXES or path.is_dir():  # exported models (and OpenVINO / saved_model folders)
         return "ultralytics"
     if suffix not in (".pt", ".pth"):
         raise ValueError(
             f"detector weights {path}: unknown format {suffix or '(no suffix)'!r}; expected a plain-tensor YOLOv5 "
-            f".pt or a model ultralytics loads ({', '.join(('.pt',) + ULTRALYTICS_SUFFIXES)})"
+            f".pt, a YOLO exported to .onnx, or a model ultralytics loads "
+            f"({', '.join(('.pt',) + ULTRALYTICS_SUFFIXES)})"
         )
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
@@ -376,8 +297,8 @@ def load_detector(
 
     ``confidence``: lowest score kept; ``iou``: NMS threshold; ``classes``: keep only these (names or ids);
     ``image_size``: the long side the image is letterboxed to. Errors: :class:`FileNotFoundError` (missing file),
-    :class:`ValueError` (unknown format, original yolov5 pickle, unknown class), :class:`ImportError`
-    (ultralytics format without ultralytics installed).
+    :class:`ValueError` (unknown format or ONNX output layout, original yolov5 pickle, unknown class),
+    :class:`ImportError` (ultralytics format without ultralytics, ONNX without onnxruntime installed).
     """
     path = Path(weights)
     kind = detector_format(path)
@@ -391,4 +312,6 @@ def load_detector(
         )
     if kind == "ultralytics":
         return UltralyticsDetector(path, confidence, iou, classes, device, image_size)
+    if kind == "onnx":
+        return OnnxYoloDetector(path, confidence, iou, classes, device, image_size, meta=_meta_beside(path))
     return YOLOv5Detector(path, confidence, iou, classes, device, image_size, meta=_meta_beside(path))

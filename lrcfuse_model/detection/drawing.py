@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .detectors import Detections, _check_image
+from .interface import Detections, check_image
 
 __all__ = ["class_color", "draw_detections", "label_font"]
 
@@ -31,7 +31,7 @@ def label_font(size: int) -> ImageFont.ImageFont:
 
 def draw_detections(image: np.ndarray, detections: Detections, line_width: int | None = None) -> np.ndarray:
     """An RGB uint8 copy of ``image`` (gray or RGB) with each box, its class name and score drawn on it."""
-    canvas = Image.fromarray(_check_image(image).copy())
+    canvas = Image.fromarray(check_image(image).copy())
     draw = ImageDraw.Draw(canvas)
     w, h = canvas.size
     width = line_width or max(1, round((w + h) / 600))

@@ -40,6 +40,7 @@ from .runtimes import (
     _cuda_index,
     _import_onnxruntime,
     onnxruntime_available,
+    onnxruntime_providers,
     require_tensorrt,
     tensorrt_available,
 )
@@ -118,16 +119,7 @@ class OnnxRuntimeBackend(Backend):
         if not self.onnx_path.is_file():
             raise FileNotFoundError(f"ONNX model {self.onnx_path} does not exist")
         self.device = str(device)
-        if self.device == "cpu":
-            providers: list[Any] = ["CPUExecutionProvider"]
-        else:
-            index = _cuda_index(self.device)
-            if "CUDAExecutionProvider" not in ort.get_available_providers():
-                raise BackendUnavailable(
-                    f"backend 'onnxruntime' on {self.device} needs the CUDA execution provider: "
-                    f"pip install onnxruntime-gpu (available here: {ort.get_available_providers()})"
-                )
-            providers = [("CUDAExecutionProvider", {"device_id": index}), "CPUExecutionProvider"]
+        providers = onnxruntime_providers(ort, self.device)
         self.threads = threads or os.cpu_count() or 1
         self.session = self._session(ort, providers)
         # threads=0 means "what suits this network": an export may say it runs best on fewer cores

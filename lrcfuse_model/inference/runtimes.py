@@ -33,9 +33,24 @@ def _import_onnxruntime() -> Any:
     except ImportError as exc:
         raise BackendUnavailable(
             "backend 'onnxruntime' needs the onnxruntime package: pip install onnxruntime "
-            "(onnxruntime-gpu for the CUDA provider), or pip install 'lrcfuse[export]'"
+            '(onnxruntime-gpu for the CUDA provider), or pip install "lrcfuse_ros[export]"'
         ) from exc
     return onnxruntime
+
+
+def onnxruntime_providers(ort: Any, device: str, user: str = "backend 'onnxruntime'") -> list[Any]:
+    """ONNX Runtime execution providers for ``device``: ``cpu``, or ``cuda[:N]`` (CUDA on device N, CPU for the
+    operators CUDA lacks); :class:`BackendUnavailable` when the CUDA provider is not installed. ``user`` names who
+    asks, in that message."""
+    if device == "cpu":
+        return ["CPUExecutionProvider"]
+    index = _cuda_index(device)
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        raise BackendUnavailable(
+            f"{user} on {device} needs the CUDA execution provider: "
+            f"pip install onnxruntime-gpu (available here: {ort.get_available_providers()})"
+        )
+    return [("CUDAExecutionProvider", {"device_id": index}), "CPUExecutionProvider"]
 
 
 def onnxruntime_available() -> bool:

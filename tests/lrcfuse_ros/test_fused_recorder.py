@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-pytest.importorskip("sensor_msgs", reason="ROS message wheels not installed (pip install lrcfuse[ros])")
+pytest.importorskip("sensor_msgs", reason='ROS message wheels not installed (pip install "lrcfuse_ros[ros]")')
 
 from sensor_msgs.msg import Image  # noqa: E402
 

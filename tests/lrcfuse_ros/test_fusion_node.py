@@ -22,7 +22,7 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-rclpy = pytest.importorskip("rclpy", reason="rclpy wheels not installed (pip install lrcfuse[ros])")
+rclpy = pytest.importorskip("rclpy", reason='rclpy wheels not installed (pip install "lrcfuse_ros[ros]")')
 
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from rclpy.executors import MultiThreadedExecutor  # noqa: E402

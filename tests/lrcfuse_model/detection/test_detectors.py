@@ -56,42 +56,42 @@ def msrs_day(shared_data):
 
 
 def test_box_iou_known_values():
-    a = torch.tensor([[0.0, 0.0, 10.0, 10.0]])
-    b = torch.tensor([[0.0, 0.0, 10.0, 10.0], [5.0, 0.0, 15.0, 10.0], [20.0, 20.0, 30.0, 30.0]])
-    assert torch.allclose(box_iou(a, b), torch.tensor([[1.0, 50 / 150, 0.0]]))
+    a = np.array([[0.0, 0.0, 10.0, 10.0]])
+    b = np.array([[0.0, 0.0, 10.0, 10.0], [5.0, 0.0, 15.0, 10.0], [20.0, 20.0, 30.0, 30.0]])
+    assert np.allclose(box_iou(a, b), [[1.0, 50 / 150, 0.0]])
 
 
 def test_nms_keeps_the_best_of_overlapping_boxes():
-    boxes = torch.tensor([[0.0, 0, 10, 10], [1, 1, 11, 11], [50, 50, 60, 60], [0.5, 0, 10, 10]])
-    scores = torch.tensor([0.6, 0.9, 0.5, 0.3])
+    boxes = np.array([[0.0, 0, 10, 10], [1, 1, 11, 11], [50, 50, 60, 60], [0.5, 0, 10, 10]])
+    scores = np.array([0.6, 0.9, 0.5, 0.3])
     assert nms(boxes, scores, 0.5).tolist() == [1, 2]
     assert nms(boxes, scores, 0.99).tolist() == [1, 0, 2, 3]  # nothing overlaps that much
     assert nms(boxes, scores, 0.5, max_keep=1).tolist() == [1]
-    assert nms(boxes[:0], scores[:0], 0.5).numel() == 0
+    assert nms(boxes[:0], scores[:0], 0.5).size == 0
 
 
 def test_batched_nms_never_suppresses_across_classes():
-    boxes = torch.tensor([[0.0, 0, 10, 10], [0, 0, 10, 10], [0, 0, 10, 10]])
-    scores = torch.tensor([0.9, 0.8, 0.7])
-    assert batched_nms(boxes, scores, torch.tensor([0, 1, 0]), 0.5).tolist() == [0, 1]
-    assert batched_nms(boxes, scores, torch.tensor([0, 0, 0]), 0.5).tolist() == [0]
+    boxes = np.array([[0.0, 0, 10, 10], [0, 0, 10, 10], [0, 0, 10, 10]])
+    scores = np.array([0.9, 0.8, 0.7])
+    assert batched_nms(boxes, scores, np.array([0, 1, 0]), 0.5).tolist() == [0, 1]
+    assert batched_nms(boxes, scores, np.array([0, 0, 0]), 0.5).tolist() == [0]
 
 
 def test_batched_nms_result_has_the_defining_properties():
     """On random boxes: kept boxes of one class overlap at most `iou`, and every dropped box overlaps a better kept
     box of its class by more than `iou` (the definition of greedy NMS)."""
-    gen = torch.Generator().manual_seed(0)
-    xy = torch.rand(300, 2, generator=gen) * 200
-    wh = torch.rand(300, 2, generator=gen) * 60 + 5
-    boxes = torch.cat((xy, xy + wh), 1)
-    scores = torch.rand(300, generator=gen)
-    classes = torch.randint(0, 3, (300,), generator=gen)
+    rng = np.random.default_rng(0)
+    xy = rng.random((300, 2)) * 200
+    wh = rng.random((300, 2)) * 60 + 5
+    boxes = np.concatenate((xy, xy + wh), 1).astype(np.float32)
+    scores = rng.random(300).astype(np.float32)
+    classes = rng.integers(0, 3, 300)
     keep = batched_nms(boxes, scores, classes, 0.45)
-    assert torch.all(scores[keep][:-1] >= scores[keep][1:])
+    assert keep.dtype == np.int64 and np.all(scores[keep][:-1] >= scores[keep][1:])
     kept = set(keep.tolist())
     for c in range(3):
         idx = [i for i in keep.tolist() if classes[i] == c]
-        iou = box_iou(boxes[idx], boxes[idx]) - torch.eye(len(idx))
+        iou = box_iou(boxes[idx], boxes[idx]) - np.eye(len(idx))
         assert float(iou.max()) <= 0.45
     for i in range(300):
         if i in kept:
@@ -121,6 +121,17 @@ def test_letterbox_pads_to_the_stride_and_maps_boxes_back():
     ]
 
 
+def test_letterbox_to_a_fixed_shape_centres_the_image():
+    """An exported model with a fixed input (e.g. 640 x 640): fitted into that shape, padded to exactly it."""
+    image = np.full((160, 320, 3), 200, np.uint8)
+    padded, ratio, (left, top) = letterbox(image, shape=(640, 640))
+    assert padded.shape == (640, 640, 3) and ratio == 2.0 and (left, top) == (0.0, 160.0)
+    assert padded[159, 0].tolist() == [114] * 3 and padded[160, 0].tolist() == [200] * 3
+    assert padded[479, 639].tolist() == [200] * 3 and padded[480, 639].tolist() == [114] * 3
+    back = scale_boxes(np.array([[0.0, 160, 640, 480]]), ratio, (left, top), image.shape[:2])
+    assert back.tolist() == [[0, 0, 320, 160]]
+
+
 def test_letterbox_without_resize_keeps_pixels():
     image = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
     padded, ratio, pad = letterbox(image, 640, 32)
@@ -144,7 +155,7 @@ def test_yolov5n_finds_the_labelled_objects_of_an_msrs_day_image(detector, msrs_
     for cls, box in yolo_labels(label, w, h):  # two persons and a car
         same = found.boxes[found.class_ids == cls]
         assert len(same), f"no {found.names[cls]} found"
-        best = float(box_iou(torch.from_numpy(box[None]).float(), torch.from_numpy(same)).max())
+        best = float(box_iou(box[None], same).max())
         assert best > 0.5, f"{found.names[cls]} at {box.round()} found only with IoU {best:.2f}"
 
 
@@ -157,7 +168,7 @@ def test_any_size_and_gray_input_give_boxes_in_input_pixels(detector, msrs_day):
     # The car (label in full-image pixels) is found at the same place in the crop's pixels.
     car = [b for c, b in yolo_labels(label, 640, 480) if c == 2][0] - np.array([380, 100, 380, 100])
     cars = found.boxes[found.class_ids == 2]
-    assert len(cars) and float(box_iou(torch.tensor(car[None]).float(), torch.from_numpy(cars)).max()) > 0.5
+    assert len(cars) and float(box_iou(car[None], cars).max()) > 0.5
     gray = detector.detect(image.mean(2).astype(np.uint8))
     assert len(gray) >= 1
 
@@ -243,19 +254,20 @@ def test_ultralytics_checkpoint_is_routed_to_ultralytics(tmp_path):
     path = tmp_path / "yolo11n.pt"
     _fake_ultralytics_checkpoint(path)
     assert detector_format(path) == "ultralytics"
+    assert detector_format(tmp_path) == "ultralytics"  # an OpenVINO / saved_model folder
     onnx = tmp_path / "model.onnx"
     onnx.write_bytes(b"")
-    assert detector_format(onnx) == "ultralytics"
+    assert detector_format(onnx) == "onnx"  # our ONNX Runtime detector, not ultralytics (tests/.../test_onnx_yolo.py)
     if HAS_ULTRALYTICS:
         pytest.skip("ultralytics is installed: the missing-package message cannot be shown")
-    with pytest.raises(ImportError, match=r"pip install lrcfuse\[ultralytics\]"):
+    with pytest.raises(ImportError, match=r'pip install "lrcfuse_ros\[ultralytics\]"'):
         load_detector(path)
 
 
 def test_ultralytics_detector_runs(msrs_day):
     """The ultralytics path on a real model: needs the optional extra and a local model file (no downloads)."""
     if not HAS_ULTRALYTICS:
-        pytest.skip("ultralytics not installed (optional extra lrcfuse[ultralytics]; needs PyPI's full torch)")
+        pytest.skip("ultralytics not installed (optional extra lrcfuse_ros[ultralytics]; needs PyPI's full torch)")
     weights = os.environ.get("LRCFUSE_ULTRALYTICS_WEIGHTS", "")
     if not weights or not os.path.isfile(weights):
         pytest.skip("set LRCFUSE_ULTRALYTICS_WEIGHTS to a local ultralytics COCO model (nothing is downloaded)")
