@@ -10,7 +10,8 @@ Parameters come from ``params_file`` (default: the installed config/fusion.yaml)
 arguments mapped to node parameters below override it only when given a non-empty value, so an
 edited params file is not silently overridden by launch defaults. The node runs with the glibc
 allocator settings that make CPU inference ~3x faster (``fast_malloc``) and with the Fast DDS
-profile whose shared-memory segment holds full camera frames (``fastdds_profile``).
+profile whose shared-memory segment holds full camera frames (``fastdds_profile``; a
+FASTDDS_DEFAULT_PROFILES_FILE already set in the environment is kept unless ``fastdds_profile`` is given).
 """
 
 import os
@@ -47,6 +48,31 @@ LAUNCH_ARG_TO_TOPIC = {
 }
 
 
+def _fastdds_profile(given, environment):
+    """The Fast DDS profile for the node: ``given``, else the user's own, else the shipped one.
+
+    A FASTDDS_DEFAULT_PROFILES_FILE already in the environment is the user's choice for every process of
+    the robot (transports, interfaces, discovery server): it is kept unless ``fastdds_profile`` is given.
+    Returns '' when nothing needs setting.
+    """
+    if given:
+        return given
+    if environment.get("FASTDDS_DEFAULT_PROFILES_FILE"):
+        return ""
+    return os.path.join(get_package_share_directory(PACKAGE), "config", "fastdds_large_shm.xml")
+
+
+def _checked_params_file(path):
+    """``path`` if it is a file; otherwise a clear error (launch prints it and exits 1) instead of a node
+    silently running on its built-in defaults."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"params_file: {path!r} does not exist or is not a file; give a ROS parameter YAML file "
+            "(see the installed config/fusion.yaml), or params_file:='' for the node's built-in defaults"
+        )
+    return path
+
+
 def _node(context):
     value = context.launch_configurations
     overrides = {}
@@ -59,12 +85,13 @@ def _node(context):
             overrides[parameter] = float(value[arg])
         else:
             overrides[parameter] = value[arg]
-    parameters = [value["params_file"]] if value["params_file"] else []
+    parameters = [_checked_params_file(value["params_file"])] if value["params_file"] else []
     if overrides:
         parameters.append(overrides)
     env = {}
-    if value["fastdds_profile"]:
-        env["FASTDDS_DEFAULT_PROFILES_FILE"] = value["fastdds_profile"]
+    profile = _fastdds_profile(value["fastdds_profile"], context.environment)
+    if profile:
+        env["FASTDDS_DEFAULT_PROFILES_FILE"] = profile
     if value["fast_malloc"].lower() in ("true", "1", "yes"):
         env.update(FAST_MALLOC_ENV)
     env[NO_MALLOC_TUNING_ENV] = "1"  # the environment is set here: the node need not restart itself
@@ -134,7 +161,7 @@ def generate_launch_description():
             DeclareLaunchArgument(
                 "reliability",
                 default_value="",
-                description="input QoS reliability: best_effort | reliable; '' = the params_file value",
+                description="input QoS reliability: auto | best_effort | reliable; '' = the params_file value",
             ),
             DeclareLaunchArgument(
                 "min_interval",
@@ -155,9 +182,9 @@ def generate_launch_description():
             ),
             DeclareLaunchArgument(
                 "fastdds_profile",
-                default_value=os.path.join(share, "config", "fastdds_large_shm.xml"),
-                description="Fast DDS XML profile of the node (large shared-memory segment for images); "
-                "'' = keep the environment's",
+                default_value="",
+                description="Fast DDS XML profile of the node; '' = the environment's FASTDDS_DEFAULT_PROFILES_FILE "
+                "when set, else the shipped config/fastdds_large_shm.xml (large shared-memory segment for images)",
             ),
             DeclareLaunchArgument(
                 "fast_malloc",

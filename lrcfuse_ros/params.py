@@ -7,15 +7,22 @@ Dotted names (``detector.enabled``) are nested keys in a ROS parameter file.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lrcfuse_model.config import ConfigError
+from lrcfuse_model.images.preprocess import SIZE_MISMATCH_POLICIES, THERMAL_NORMS, InputError, data_settings
+
 IDENTITY_HOMOGRAPHY = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
-RELIABILITIES = ("best_effort", "reliable")
+RELIABILITIES = ("auto", "best_effort", "reliable")
+TRANSPORTS = ("raw", "compressed")
+COMPRESSED_CODECS = ("", "jpeg", "png")
 MODEL_CHOICES = ("auto", "default", "rt")  # or a weights file
-SIZE_MISMATCH_POLICIES = ("error", "resize_ir")
+BACKENDS = ("auto", "torch", "onnxruntime", "tensorrt")  # lrcfuse_model.inference.backends.BACKEND_NAMES
+DEVICE_PATTERN = re.compile(r"cpu|cuda(:\d+)?")
 
 
 @dataclass(frozen=True)
@@ -70,8 +77,25 @@ PARAMETERS: dict[str, ParamSpec] = {
     ),
     "size_mismatch": ParamSpec("error", "thermal and RGB sizes differ (after the homography): error | resize_ir"),
     # QoS and monitoring
-    "reliability": ParamSpec("best_effort", "input subscriptions: best_effort (sensor data) | reliable"),
-    "qos_depth": ParamSpec(5, "history depth of the subscriptions and publishers"),
+    "reliability": ParamSpec(
+        "auto",
+        "input subscriptions: auto | best_effort | reliable; auto = match the discovered publishers as ros2 bag "
+        "record does (reliable when every publisher is reliable: lost fragments of large images are repaired)",
+    ),
+    "thermal_transport": ParamSpec(
+        "raw", "raw | compressed: compressed subscribes to thermal/image_raw/compressed (sensor_msgs/CompressedImage)"
+    ),
+    "rgb_transport": ParamSpec(
+        "raw", "raw | compressed: compressed subscribes to rgb/image_raw/compressed (sensor_msgs/CompressedImage)"
+    ),
+    "fused_compressed": ParamSpec(
+        "", "'' | jpeg | png: also publish fused/image/compressed (sensor_msgs/CompressedImage); '' = off"
+    ),
+    "qos_depth": ParamSpec(
+        20,
+        "history depth of the subscriptions and publishers; 20 frames absorb a stalled executor (a busy CPU) "
+        "without losing frames of a reliable camera",
+    ),
     "no_data_warning_s": ParamSpec(5.0, "warn when a subscribed stream has been silent this long (0 = never)"),
     "diagnostics_period_s": ParamSpec(1.0, "seconds between DiagnosticArray messages on `diagnostics`"),
     "summary_period_s": ParamSpec(5.0, "seconds between one-line rate/latency log summaries (0 = never)"),
@@ -84,6 +108,52 @@ PARAMETERS: dict[str, ParamSpec] = {
     "detector.classes": ParamSpec([], "keep only these class names (empty = all classes)", element_type="string"),
     "detector.image_size": ParamSpec(640, "detector input size (letterboxed)"),
 }
+
+# The values each parameter accepts, checked at start-up (the node refuses to start otherwise) and shown by
+# `ros2 param describe` (the descriptor's additional_constraints). Lists of choices, or (minimum, inclusive).
+CHOICES: dict[str, tuple[str, ...]] = {
+    "backend": BACKENDS,
+    "reliability": RELIABILITIES,
+    "thermal_norm": THERMAL_NORMS,
+    "size_mismatch": SIZE_MISMATCH_POLICIES,
+}
+MINIMUMS: dict[str, tuple[float, bool]] = {
+    "queue_size": (1, True),
+    "workers": (1, True),
+    "qos_depth": (1, True),
+    "threads": (0, True),
+    "slop": (0.0, True),
+    "min_interval": (0.0, True),
+    "no_data_warning_s": (0.0, True),
+    "summary_period_s": (0.0, True),
+    "log_throttle_s": (0.0, True),
+    "diagnostics_period_s": (0.0, False),
+    "detector.image_size": (32, True),
+}
+UNIT_INTERVAL = ("detector.confidence", "detector.iou")  # 0 <= value <= 1
+
+
+def constraints(name: str) -> str:
+    """What ``name`` accepts, in words (the descriptor's additional_constraints; '' when any value of its type)."""
+    if name in CHOICES:
+        return "one of: " + ", ".join(CHOICES[name])
+    if name in MINIMUMS:
+        minimum, inclusive = MINIMUMS[name]
+        return f"{'>=' if inclusive else '>'} {minimum}"
+    if name in UNIT_INTERVAL:
+        return "0.0 <= value <= 1.0"
+    if name == "device":
+        return "cpu, cuda or cuda:N"
+    if name == "model":
+        return "one of: " + ", ".join(MODEL_CHOICES) + ", or a weights file"
+    if name == "thermal_percentiles":
+        return "[LOW, HIGH] with 0 <= LOW < HIGH <= 100"
+    if name == "thermal_range":
+        return "[LOW, HIGH] with LOW < HIGH"
+    if name == "homography":
+        return "9 numbers (row-major 3x3)"
+    return ""
+
 
 # Node parameter -> key of the `data` config section read by lrcfuse_model.images.preprocess.prepare_pair.
 DATA_KEYS = {
@@ -143,21 +213,34 @@ def data_config(values: Mapping[str, Any]) -> dict[str, Any]:
                 raise ParameterError(f"{name}: expected 2 numbers [low, high], got {cfg[name]}")
     if cfg.get("size_mismatch", "error") not in SIZE_MISMATCH_POLICIES:
         raise ParameterError(f"size_mismatch: expected one of {SIZE_MISMATCH_POLICIES}, got {cfg['size_mismatch']!r}")
+    try:  # the preprocessing's own checks (one place for them), reported with the node parameter's name
+        data_settings(cfg)
+    except (ConfigError, InputError) as exc:
+        raise ParameterError(str(exc).removeprefix("data.")) from None
     return cfg
 
 
 def check_values(values: Mapping[str, Any]) -> None:
     """Reject values outside their allowed range, naming the parameter and what is expected."""
-    if values.get("reliability", "best_effort") not in RELIABILITIES:
-        raise ParameterError(f"reliability: expected one of {RELIABILITIES}, got {values['reliability']!r}")
-    for name in ("queue_size", "qos_depth", "workers"):
-        if name in values and int(values[name]) < 1:
-            raise ParameterError(f"{name}: expected an integer >= 1, got {values[name]}")
-    for name in ("slop", "min_interval", "no_data_warning_s", "summary_period_s", "log_throttle_s"):
-        if name in values and float(values[name]) < 0:
-            raise ParameterError(f"{name}: expected seconds >= 0, got {values[name]}")
-    if "diagnostics_period_s" in values and float(values["diagnostics_period_s"]) <= 0:
-        raise ParameterError(f"diagnostics_period_s: expected seconds > 0, got {values['diagnostics_period_s']}")
+    for name, valid in CHOICES.items():
+        if name in values and values[name] not in valid:
+            raise ParameterError(f"{name}: expected one of {', '.join(valid)}, got {values[name]!r}")
+    for name, (minimum, inclusive) in MINIMUMS.items():
+        if name in values and not (values[name] >= minimum if inclusive else values[name] > minimum):
+            kind = "an integer" if isinstance(minimum, int) else "a number"
+            raise ParameterError(f"{name}: expected {kind} {constraints(name)}, got {values[name]}")
+    for name in UNIT_INTERVAL:
+        if name in values and not 0.0 <= float(values[name]) <= 1.0:
+            raise ParameterError(f"{name}: expected a number from 0.0 to 1.0, got {values[name]}")
+    if "device" in values and not DEVICE_PATTERN.fullmatch(str(values["device"])):
+        raise ParameterError(f"device: expected cpu, cuda or cuda:N (N = GPU index), got {values['device']!r}")
+    for name, valid in (("thermal_transport", TRANSPORTS), ("rgb_transport", TRANSPORTS)):
+        if values.get(name, "raw") not in valid:
+            raise ParameterError(f"{name}: expected one of {valid}, got {values[name]!r}")
+    if values.get("fused_compressed", "") not in COMPRESSED_CODECS:
+        raise ParameterError(
+            f"fused_compressed: expected one of {COMPRESSED_CODECS} ('' = off), got {values['fused_compressed']!r}"
+        )
     model = str(values.get("model", "auto"))
     if model not in MODEL_CHOICES and not Path(model).is_file():
         raise ParameterError(
