@@ -39,11 +39,9 @@ from typing import Any
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
-from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
-from rclpy.exceptions import InvalidParameterTypeException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node
-from rclpy.parameter import Parameter
 from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import String
@@ -60,18 +58,21 @@ from lrcfuse_model.streams.image_msg import (
 from lrcfuse_model.streams.stamp_sync import ApproximateTimeSync, StampedPair
 
 from .camera_info import CameraInfoRelay
+from .dds_profile import apply_default_profile
 from .detection_output import VISION_MSGS_AVAILABLE, detection2d_array, detections_json
 from .diagnostics import diagnostic_array, diagnostic_values, summary_line
 from .inputs import CameraInput
 from .latest_slot import InOrder, LatestSlot
 from .model_choice import choose_model, explain, needs_rebuild, planned_on_gpu
-from .params import PARAMETERS, ParameterError, check_values, data_config
+from .node_params import declare_parameters
+from .params import ParameterError, check_values, data_config
 from .qos import image_qos, silent_topic_hint
 from .shutdown import GRACE_S, ShutdownRequest, exit_now, spin_until_signal
 from .stats import PipelineStats, StreamWatch
 from .throttle import KeyedThrottle
 
 NODE_NAME = "lrcfuse_fusion"
+RCLError = _rclpy.RCLError
 THERMAL_TOPIC = "thermal/image_raw"
 RGB_TOPIC = "rgb/image_raw"
 FUSED_TOPIC = "fused/image"
@@ -79,9 +80,6 @@ DIAGNOSTICS_TOPIC = "diagnostics"
 DETECTIONS_IMAGE_TOPIC = "detections/image"
 DETECTIONS_TOPIC = "detections"
 DETECTIONS_JSON_TOPIC = "detections/json"
-
-_EMPTY_LIST_TYPES = {"string": Parameter.Type.STRING_ARRAY, "double": Parameter.Type.DOUBLE_ARRAY}
-
 
 class FusionNode(Node):
     """Subscribes to the two cameras, pairs them by stamp, fuses in one worker thread, publishes."""
@@ -103,10 +101,8 @@ class FusionNode(Node):
             raise
 
     def _setup(self) -> None:
-        self.values = self._declare_parameters()
+        self.values = declare_parameters(self)  # read-only: `ros2 param set` is refused, use_sim_time is not
         check_values(self.values)
-        # Parameters are read once at start-up; refuse live changes instead of accepting and ignoring them.
-        self.add_on_set_parameters_callback(self._refuse_parameter_change)
         v = self.values
         self._throttle = KeyedThrottle(float(v["log_throttle_s"]))
         self._stats = PipelineStats(time.monotonic(), windows=("diagnostics", "summary", "run"))
@@ -164,33 +160,6 @@ class FusionNode(Node):
         )
 
     # -- set-up ------------------------------------------------------------------------------------
-
-    def _declare_parameters(self) -> dict[str, Any]:
-        values: dict[str, Any] = {}
-        for name, spec in PARAMETERS.items():
-            descriptor = ParameterDescriptor(description=spec.description)
-            try:
-                if isinstance(spec.default, list) and not spec.default:
-                    # An empty list has no element type (and a parameter file cannot hold one): declare the
-                    # type; an unset or empty value reads as the empty default.
-                    ptype = _EMPTY_LIST_TYPES[spec.element_type]
-                    self.declare_parameter(name, ptype, descriptor)
-                    values[name] = list(self.get_parameter_or(name, Parameter(name, value=[])).value or [])
-                else:
-                    self.declare_parameter(name, spec.default, descriptor)
-                    values[name] = self.get_parameter(name).value
-            except InvalidParameterTypeException as exc:
-                expected = type(spec.default).__name__
-                raise ParameterError(
-                    f"parameter {name}: expected a {expected} like {spec.default!r} (write floats as 1.0, not 1): {exc}"
-                ) from exc
-        return values
-
-    def _refuse_parameter_change(self, parameters: list[Parameter]) -> SetParametersResult:
-        names = ", ".join(p.name for p in parameters)
-        return SetParametersResult(
-            successful=False, reason=f"{names}: the fusion node reads its parameters at start-up; restart it to change"
-        )
 
     def _make_fuser(self) -> Any:
         from lrcfuse_model.inference.backends import create_backend
@@ -497,12 +466,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     # status 0, however long the frame in the network takes; see lrcfuse_ros.shutdown.
     shutdown = ShutdownRequest(name=NODE_NAME)
     shutdown.install()
-    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    profile = apply_default_profile()  # before rclpy.init loads Fast DDS; a user's own profile is kept
+    try:
+        rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    except RCLError as exc:  # bad --ros-args, e.g. a --params-file that does not exist or does not parse
+        print(f"[{NODE_NAME}] cannot start: {exc}", file=sys.stderr)
+        return 2
     node = None
     unfinished = 0
     try:
         try:
             node = FusionNode()
+            if profile:
+                node.get_logger().info(f"Fast DDS profile {profile} (FASTDDS_DEFAULT_PROFILES_FILE was not set)")
         except (ParameterError, FileNotFoundError, ValueError, ImportError, RuntimeError) as exc:
             # Start-up errors (bad parameter, missing weights, unavailable backend): one clear line, no traceback.
             print(f"[{NODE_NAME}] cannot start: {exc}", file=sys.stderr)

@@ -178,7 +178,7 @@ def test_node_fuses_pairs_and_survives_bad_frames(harness_factory, capfd: pytest
     assert _wait_until(lambda: len(h.fused) > fused_before, timeout=10)
 
     err = capfd.readouterr().err
-    assert "encoding 'bgr8' is not supported here; expected one of ['mono8', 'mono16', '16UC1']" in err
+    assert "encoding 'bgr8' is not supported here; expected one of ['mono8', 'mono16', '16UC1', '32FC1'" in err
     assert "thermal image on '/thermal/image_raw' is 24x20 but RGB image on '/rgb/image_raw' is 48x40" in err
     assert "no message on '/thermal/image_raw'" in err
     assert "data on '/thermal/image_raw' again after" in err
@@ -269,13 +269,6 @@ def test_cameras_of_different_resolution_are_fused_in_the_rgb_frame(harness_fact
     assert _wait_until(lambda: len(h.fused) >= 2, timeout=10), h.node.totals
     assert {(m.width, m.height, m.encoding) for m in h.fused} == {(48, 40, "bgr8")}
     assert h.node.totals.get("failed_pairs", 0) == 0
-
-
-def test_live_parameter_changes_are_refused_with_a_reason(harness_factory) -> None:
-    h = harness_factory()
-    (result,) = h.node.set_parameters([Parameter("slop", value=0.2)])
-    assert not result.successful and "restart" in result.reason
-    assert h.node.get_parameter("slop").value == 0.05
 
 
 @pytest.mark.parametrize(
