@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import os
 import re
 from pathlib import Path
 
@@ -74,8 +75,13 @@ def test_data_config_rejects_bad_values(values: dict, message: str) -> None:
     [
         ({"reliability": "sometimes"}, "reliability: expected one of"),
         ({"queue_size": 0}, "queue_size: expected an integer >= 1"),
-        ({"slop": -0.1}, "slop: expected seconds >= 0"),
-        ({"diagnostics_period_s": 0.0}, "diagnostics_period_s: expected seconds > 0"),
+        ({"slop": -0.1}, "slop: expected a number >= 0.0, got -0.1"),
+        ({"diagnostics_period_s": 0.0}, "diagnostics_period_s: expected a number > 0.0"),
+        ({"threads": -3}, "threads: expected an integer >= 0, got -3"),
+        ({"thermal_norm": "bogus"}, "thermal_norm: expected one of percentile, fixed, minmax, none, got 'bogus'"),
+        ({"backend": "trt"}, "backend: expected one of auto, torch, onnxruntime, tensorrt, got 'trt'"),
+        ({"device": "gpu"}, "device: expected cpu, cuda or cuda:N"),
+        ({"detector.confidence": 1.5}, "detector.confidence: expected a number from 0.0 to 1.0"),
         ({"detector.enabled": True, "detector.weights": ""}, "detector.weights is empty"),
     ],
 )
@@ -83,6 +89,29 @@ def test_check_values_names_the_parameter(values: dict, message: str) -> None:
     with pytest.raises(ParameterError, match=message):
         check_values(values)
     check_values(_defaults())  # the defaults are valid
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"thermal_percentiles": [99.0, 1.0]}, "thermal_percentiles: expected 0 <= LOW < HIGH <= 100"),
+        ({"thermal_range": [300.0, 290.0]}, "thermal_range: expected LOW < HIGH"),
+    ],
+)
+def test_data_config_applies_the_preprocessing_checks_under_the_parameter_name(values: dict, message: str) -> None:
+    with pytest.raises(ParameterError, match=f"^{re.escape(message)}"):
+        data_config(_defaults() | values)
+
+
+def test_constraints_name_existing_parameters_and_the_real_backends() -> None:
+    from lrcfuse_model.inference.backends import BACKEND_NAMES
+    from lrcfuse_ros.params import CHOICES, MINIMUMS, UNIT_INTERVAL, constraints
+
+    assert set(CHOICES) | set(MINIMUMS) | set(UNIT_INTERVAL) <= set(PARAMETERS)
+    assert CHOICES["backend"] == BACKEND_NAMES
+    for name, spec in PARAMETERS.items():  # every default satisfies its own constraint
+        check_values({name: spec.default})
+    assert constraints("threads") == ">= 0" and constraints("reliability").startswith("one of: ")
 
 
 def test_identity_constant_is_the_default_homography() -> None:
@@ -134,6 +163,25 @@ def test_launch_parameters_and_remaps_exist_in_the_node() -> None:
     to_topic = _module_dict(tree, "LAUNCH_ARG_TO_TOPIC")
     assert set(to_topic.values()) == topics
     assert set(to_topic) <= set(declared)
+
+
+def _launch_function(name: str):
+    """One plain-Python function of the launch file, compiled on its own (the launch packages are not needed)."""
+    tree = _launch_tree()
+    (func,) = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name]
+    namespace: dict = {"os": os}
+    exec(compile(ast.Module(body=[func], type_ignores=[]), str(LAUNCH_FILE), "exec"), namespace)
+    return namespace[name]
+
+
+def test_launch_refuses_a_params_file_that_does_not_exist(tmp_path: Path) -> None:
+    checked = _launch_function("_checked_params_file")
+    with pytest.raises(FileNotFoundError, match=r"params_file: '.*missing.yaml' does not exist or is not a file"):
+        checked(str(tmp_path / "missing.yaml"))
+    with pytest.raises(FileNotFoundError, match="params_file"):
+        checked(str(tmp_path))  # a folder
+    assert checked(str(REPO_ROOT / "config" / "fusion.yaml")) == str(REPO_ROOT / "config" / "fusion.yaml")
+    assert "_checked_params_file(value[\"params_file\"])" in LAUNCH_FILE.read_text()
 
 
 def test_launch_file_imports_with_the_launch_packages() -> None:
