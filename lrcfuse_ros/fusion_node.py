@@ -48,6 +48,7 @@ from std_msgs.msg import String
 
 from lrcfuse_model.images.preprocess import InputError, describe_error, load_homography
 from lrcfuse_model.streams.compressed_msg import fill_compressed_msg
+from lrcfuse_model.streams.fused_encoding import fused_encoding
 from lrcfuse_model.streams.image_msg import (
     RGB_ENCODINGS,
     THERMAL_ENCODINGS,
@@ -178,6 +179,8 @@ class FusionNode(Node):
                 fp16=bool(v["fp16"]),
                 threads=int(v["threads"]),
                 log=self.get_logger().info,
+                tile=str(v["tile"]),  # frames too large for max_memory go through in tiles (tiling.py)
+                max_memory=str(v["max_memory"]),
             )
 
         first = v["backend"]
@@ -296,7 +299,7 @@ class FusionNode(Node):
 
         out = Image()
         out.header = pair.rgb.header
-        fill_image_msg(out, fused, "bgr8" if fused.ndim == 3 else "mono8")
+        fill_image_msg(out, fused, fused_encoding(vi, bool(self.values["colour"])))  # per stream, not per frame
         if turn is not None and not self._order.wait(turn):
             return None  # shutting down
         self._pub_fused.publish(out)

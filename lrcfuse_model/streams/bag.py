@@ -6,8 +6,9 @@ with the same :class:`~lrcfuse_model.streams.stamp_sync.ApproximateTimeSync` the
 with :mod:`lrcfuse_model.streams.image_msg` (``sensor_msgs/msg/Image``, or ``sensor_msgs/msg/CompressedImage``
 on image_transport's ``<topic>/compressed`` topics: give that topic name), fuses with a
 :class:`~lrcfuse_model.inference.fuser.Fuser` and writes
-``sensor_msgs/msg/Image`` on the fused topic: the RGB message's header (stamp, frame_id), ``mono8``
-for a gray result or ``bgr8`` for colour, logged at the RGB message's log time. The output bag keeps
+``sensor_msgs/msg/Image`` on the fused topic: the RGB message's header (stamp, frame_id), ``bgr8``
+for a colour camera and ``mono8`` for a mono one (per stream, see :mod:`.fused_encoding`), logged at
+the RGB message's log time. The output bag keeps
 the input's storage format (a ROS 1 input gives MCAP). A pair that cannot be fused (bad encoding,
 size mismatch...) and a message that cannot be read are recorded in the report and the run goes
 on; messages left without a partner are counted by reason.
@@ -19,6 +20,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,7 @@ import yaml
 from ..images.preprocess import describe_error
 from ..inference.fuser import Fuser
 from ..reporting import write_json
+from .fused_encoding import fused_encoding
 from .image_msg import RGB_ENCODINGS, THERMAL_ENCODINGS, fill_image_msg, image_msg_to_array, stamp_to_seconds
 from .stamp_sync import ApproximateTimeSync
 
@@ -133,7 +136,12 @@ def fuse_bag(
     fuse_seconds: list[float] = []
     started = time.perf_counter()
 
-    with AnyReader([input], default_typestore=out_types) as reader:
+    reader = AnyReader([input], default_typestore=out_types)
+    try:
+        reader.open()
+    except Exception as exc:  # rosbags' AnyReaderError, a decode error of a damaged ROS 1 header, sqlite errors...
+        raise ValueError(f"{input}: {_unreadable(storage, exc)}") from None
+    with closing(reader):  # opened above, so that a bag that cannot be opened is told apart
         thermal_conns = _image_connections(reader, thermal_topic, "thermal")
         rgb_conns = _image_connections(reader, rgb_topic, "rgb")
         if fused_topic in (thermal_topic, rgb_topic):
@@ -162,7 +170,7 @@ def fuse_bag(
                         stamp = time_cls(sec=int(rgb_stamp.sec), nanosec=int(rgb_stamp.nanosec))
                         header = header_cls(stamp=stamp, frame_id=str(rgb_msg.header.frame_id))
                         msg = image_cls(header, 0, 0, "", 0, 0, np.zeros(0, np.uint8))  # fields set just below
-                        fill_image_msg(msg, fused, "mono8" if fused.ndim == 2 else "bgr8")
+                        fill_image_msg(msg, fused, fused_encoding(vi))  # per stream: no flicker on gray frames
                         writer.write(fused_conn, rgb_log_time, out_types.serialize_cdr(msg, IMAGE_TYPE))
                         report["fused"] += 1
                     except Exception as exc:  # a batch job records any failure of one pair and goes on
@@ -176,6 +184,7 @@ def fuse_bag(
 
             messages = reader.messages(connections=read_conns)
             total = sum(c.msgcount for c in read_conns)
+            messages = _until_unreadable(messages, report, input, storage)
             for conn, log_time, raw in progress(_Sized(messages, total)) if progress else messages:
                 if conn.id in copies:
                     writer.write(copies[conn.id], log_time, raw)
@@ -208,6 +217,31 @@ def fuse_bag(
         fuse_ms_median=round(1000 * statistics.median(fuse_seconds), 2) if fuse_seconds else None,
     )
     return report
+
+
+def _unreadable(storage: str, exc: BaseException) -> str:
+    """Why a bag cannot be read, in one line: what it should be, and what the reader said."""
+    kind = {"sqlite3": "rosbag2 sqlite3 (.db3)", "mcap": "rosbag2 MCAP", "rosbag1": "ROS 1"}[storage]
+    reason = " ".join(str(exc).split()) or exc.__class__.__name__
+    return f"not a readable {kind} bag: empty, truncated or not a bag ({reason})"
+
+
+def _until_unreadable(messages: Iterable[Any], report: dict[str, Any], input: Path, storage: str) -> Iterator[Any]:
+    """The bag's messages until one cannot be read (a bag truncated or damaged part-way); that is recorded in the
+    report's failures, and the pairs fused before it are kept."""
+    read = 0
+    iterator = iter(messages)
+    while True:
+        try:
+            item = next(iterator)
+        except StopIteration:
+            return
+        except Exception as exc:  # the file's damage, whatever the storage library calls it
+            why = _unreadable(storage, exc)
+            report["failed"].append({"error": f"{input}: reading stopped after {read} messages: {why}"})
+            return
+        read += 1
+        yield item
 
 
 def _copy_connections(writer: Any, reader: Any, conns: list[Any]) -> dict[int, Any]:

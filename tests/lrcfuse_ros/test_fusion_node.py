@@ -228,6 +228,28 @@ def test_pairs_completed_together_are_all_fused(harness_factory) -> None:
     assert h.node.totals.get("pairs_dropped_busy", 0) == 0
 
 
+@pytest.mark.parametrize(("encoding", "expected"), [("bgr8", "bgr8"), ("rgb8", "bgr8"), ("mono8", "mono8")])
+def test_one_stream_keeps_one_output_encoding(harness_factory, encoding: str, expected: str) -> None:
+    """A colour camera gets bgr8 on every frame, also those whose R = G = B (fused as gray); mono8 only for mono."""
+    h = harness_factory()
+    rng = np.random.default_rng(3)
+    t0 = time.time_ns()
+    n = 6
+    for k in range(n):
+        stamp = t0 + k * 200_000_000
+        h.pub_thermal.publish(_image(rng.integers(0, 256, (24, 32), dtype=np.uint8), "mono8", stamp, "t"))
+        vi = rng.integers(0, 256, (24, 32, 3), dtype=np.uint8)
+        if k % 2:
+            vi[:, :, 1] = vi[:, :, 2] = vi[:, :, 0]  # a gray frame of the colour camera
+        h.pub_rgb.publish(_image(vi[:, :, 0] if encoding == "mono8" else vi, encoding, stamp, "rgb"))
+        time.sleep(0.2)
+    assert _wait_until(lambda: len(h.fused) >= n, timeout=10), h.node.totals  # equal stamps: each pairs at once
+    assert [m.encoding for m in h.fused] == [expected] * n
+    if expected == "bgr8":  # the gray frames: three equal channels
+        gray = image_msg_to_array(h.fused[1], ("bgr8",))
+        assert np.array_equal(gray[:, :, 0], gray[:, :, 1]) and np.array_equal(gray[:, :, 0], gray[:, :, 2])
+
+
 def test_node_publishes_mono8_when_colour_is_off(harness_factory) -> None:
     h = harness_factory(colour=False)
     rng = np.random.default_rng(1)

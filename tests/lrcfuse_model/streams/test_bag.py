@@ -235,7 +235,10 @@ def test_ros1_bag_gives_an_mcap_rosbag2(tmp_path, fuser):
         (100, 7, "rgb"),
         (101, 7, "rgb"),
     ]
-    assert fused[0][1].encoding == "mono8"  # R = G = B visible fuses to gray
+    # R = G = B visible fuses to gray, published as the colour stream it is: bgr8, three equal channels
+    assert [m.encoding for _, m in fused] == ["bgr8", "bgr8"]
+    pixels = fused[0][1].data.reshape(H, W, 3)
+    assert (pixels == pixels[:, :, :1]).all()
 
 
 @pytest.mark.parametrize("storage, suffix", [(StoragePlugin.MCAP, "mcap"), (StoragePlugin.SQLITE3, "db3")])
