@@ -90,6 +90,7 @@ class FolderReport:
 
     fused: list[dict[str, Any]] = field(default_factory=list)
     failed: list[dict[str, str]] = field(default_factory=list)
+    report_error: str = ""  # why ``report.json`` could not be written ("" = it was)
 
     def to_dict(self) -> dict[str, Any]:
         return {"fused": self.fused, "failed": self.failed, "n_fused": len(self.fused), "n_failed": len(self.failed)}
@@ -131,5 +132,8 @@ def fuse_folders(
             )
         except Exception as exc:  # a batch job records any failure of one pair and goes on
             report.failed.append({"name": pair.name, "error": describe_error(exc)})
-    write_json(out_dir / "report.json", report.to_dict())
+    try:
+        write_json(out_dir / "report.json", report.to_dict())
+    except OSError as exc:  # the outcome stays in the returned report, for the caller to show
+        report.report_error = f"{out_dir / 'report.json'} could not be written ({exc})"
     return report

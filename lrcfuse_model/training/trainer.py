@@ -11,6 +11,14 @@ A run writes to ``train.out``:
 ``--resume PATH`` (or ``auto``) restores all of it, and because each batch is a pure function of
 ``(seed, step)`` (:class:`~lrcfuse_model.training.data.PatchSampler`), N steps + resume + N steps gives
 the same weights as 2N steps in one go.
+
+Loading a checkpoint never runs code from it: a checkpoint holds tensors and plain data only (the RNG
+states too: numpy's key array as a tensor, Python's state as a tuple of ints), and is read with
+``torch.load(weights_only=True)``. A file that needs anything else is refused with a message naming
+what it holds (:func:`read_checkpoint`); there is no option to trust it. The one exception is the
+checkpoints of lrcfuse < 0.1.0, which pickled numpy's RNG key as an ndarray: those are read with numpy's
+array constructors (``ndarray``, ``dtype``, ``_reconstruct``) allowed and nothing else, which rebuilds the
+array from its bytes without calling anything the file names.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ import pickle
 import random
 import signal
 import time
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -47,12 +56,87 @@ def _rng_state() -> dict[str, Any]:
 
 
 def _set_rng_state(state: Mapping[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
+    torch.set_rng_state(state["torch"].cpu())
     kind, key, *rest = state["numpy"]
     if isinstance(key, torch.Tensor):
         key = key.cpu().numpy().astype(np.uint32)
     np.random.set_state((kind, key, *rest))
     random.setstate(state["python"])
+
+
+CHECKPOINT_FORMAT = "lrcfuse-checkpoint-v1"
+CHECKPOINT_KEYS = ("step", "model_config", "model", "optimizer", "scheduler", "rng")
+
+
+def _legacy_numpy_globals() -> list[Any]:
+    """numpy's array constructors under the names an ndarray pickle uses (numpy 2: ``numpy._core``,
+    numpy 1: ``numpy.core``): what a checkpoint of lrcfuse < 0.1.0 needs besides tensors."""
+    reconstruct = np.ndarray.__reduce__(np.zeros(1))[0]  # numpy's own _reconstruct, wherever it lives
+    return [
+        np.ndarray,
+        np.dtype,
+        type(np.dtype(np.uint32)),  # numpy >= 1.25 builds the key's dtype from its class (numpy.dtypes.UInt32DType)
+        (reconstruct, "numpy.core.multiarray._reconstruct"),
+        (reconstruct, "numpy._core.multiarray._reconstruct"),
+    ]
+
+
+LEGACY_NUMPY_NAMES = frozenset(
+    {"numpy.ndarray", "numpy.dtype", "numpy.core.multiarray._reconstruct", "numpy._core.multiarray._reconstruct"}
+)
+
+
+def _torch_reason(exc: BaseException) -> str:
+    """The line of torch's weights-only error that says what was found (not its advice to unpickle anyway)."""
+    text = str(exc)
+    _, marker, after = text.partition("WeightsUnpickler error:")
+    lines = [line.strip() for line in (after if marker else text).splitlines() if line.strip()]
+    return lines[0][:200] if lines else exc.__class__.__name__
+
+
+def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """A training checkpoint's contents, read without running any code it may contain.
+
+    Raises :class:`ValueError` naming the file: not a torch file, a file that needs Python objects other than
+    tensors and plain data (named; loading those would run code the file chooses), or not an lrcfuse
+    training checkpoint (its ``format``). See the module docstring for checkpoints of lrcfuse < 0.1.0.
+    """
+    path = Path(path)
+    try:
+        blob = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        try:
+            unsafe = set(torch.serialization.get_unsafe_globals_in_checkpoint(path))
+        except Exception:  # noqa: BLE001 - whatever the file is, it is refused below with torch's reason
+            unsafe = set()
+        if not unsafe:
+            raise ValueError(f"{path}: not a readable training checkpoint ({_torch_reason(exc)})") from None
+        if not unsafe <= LEGACY_NUMPY_NAMES:
+            raise ValueError(
+                f"{path}: refused: not a checkpoint of tensors and plain data (it needs {', '.join(sorted(unsafe))}); "
+                "loading it would run code of the file's choosing, which lrcfuse never does. "
+                "Resume from a checkpoint lrcfuse wrote"
+            ) from None
+        try:
+            with torch.serialization.safe_globals(_legacy_numpy_globals()):
+                blob = torch.load(path, map_location=map_location, weights_only=True)
+        except pickle.UnpicklingError as again:
+            raise ValueError(
+                f"{path}: refused: holds numpy arrays other than an RNG key of lrcfuse < 0.1.0 "
+                f"({_torch_reason(again)}); resume from a checkpoint lrcfuse wrote"
+            ) from None
+        log.info("%s: a checkpoint of lrcfuse < 0.1.0 (numpy RNG state as an array), read without running code", path)
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"{path}: not a readable training checkpoint ({exc.__class__.__name__}: {exc})") from None
+    if not isinstance(blob, dict) or blob.get("format") != CHECKPOINT_FORMAT:
+        found = blob.get("format") if isinstance(blob, dict) else type(blob).__name__
+        raise ValueError(
+            f"{path} is not an lrcfuse training checkpoint (format {found!r}, expected {CHECKPOINT_FORMAT!r})"
+        )
+    missing = [k for k in CHECKPOINT_KEYS if k not in blob]
+    if missing:
+        raise ValueError(f"{path}: a damaged training checkpoint (no {', '.join(missing)})")
+    return blob
 
 
 def _lr_lambda(schedule: str, steps: int):
@@ -103,7 +187,7 @@ class Trainer:
         tmp = path.with_suffix(".tmp")
         torch.save(
             {
-                "format": "lrcfuse-checkpoint-v1",
+                "format": CHECKPOINT_FORMAT,
                 "step": self.step,
                 "elapsed_s": self.elapsed,
                 "architecture": model_name(self.model),
@@ -123,14 +207,7 @@ class Trainer:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"checkpoint {path} does not exist")
-        try:  # plain tensors and containers only: a checkpoint cannot run code when loaded
-            blob = torch.load(path, map_location=self.device, weights_only=True)
-        except pickle.UnpicklingError:
-            # Checkpoints of lrcfuse < 0.1.0 pickled numpy's RNG state; read those the old way.
-            log.warning("%s holds pickled numpy state; loading it as a trusted file", path)
-            blob = torch.load(path, map_location=self.device, weights_only=False)
-        if blob.get("format") != "lrcfuse-checkpoint-v1":
-            raise ValueError(f"{path} is not an lrcfuse training checkpoint (format {blob.get('format')!r})")
+        blob = read_checkpoint(path, self.device)  # tensors and plain data only: nothing in it runs
         if blob.get("architecture", "lrcfuse") != model_name(self.model):
             raise ValueError(
                 f"{path} trains the architecture {blob.get('architecture', 'lrcfuse')!r}, "
@@ -141,10 +218,13 @@ class Trainer:
                 f"{path} was trained with model config {blob['model_config']}, "
                 f"but this run asks for {self.model.config.to_dict()}"
             )
-        self.model.load_state_dict(blob["model"])
-        self.optimizer.load_state_dict(blob["optimizer"])
-        self.scheduler.load_state_dict(blob["scheduler"])
-        _set_rng_state({**blob["rng"], "torch": blob["rng"]["torch"].cpu()})
+        try:
+            self.model.load_state_dict(blob["model"])
+            self.optimizer.load_state_dict(blob["optimizer"])
+            self.scheduler.load_state_dict(blob["scheduler"])
+            _set_rng_state(blob["rng"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise ValueError(f"{path}: a damaged training checkpoint ({exc.__class__.__name__}: {exc})") from None
         self.step = int(blob["step"])
         self.elapsed = float(blob.get("elapsed_s", 0.0))
         self.loss_log.truncate(self.step)  # rows after the checkpoint will be written again

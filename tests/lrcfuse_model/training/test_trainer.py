@@ -191,6 +191,38 @@ def test_resume_with_a_different_model_config_is_refused(tiny_dataset, tiny_mode
         trainer.run(show_progress=False)
 
 
+def test_a_checkpoint_is_tensors_and_plain_data_only(tiny_dataset, tiny_model_cfg, tmp_path):
+    """What save_checkpoint writes needs no Python class or function to load: weights_only=True reads all of it."""
+    Trainer(make_cfg(tiny_dataset, tmp_path / "run", tiny_model_cfg, steps=1)).run(show_progress=False)
+    path = tmp_path / "run" / "last.pt"
+    assert torch.serialization.get_unsafe_globals_in_checkpoint(path) == []
+    rng = load_ckpt(path)["rng"]
+    assert isinstance(rng["torch"], torch.Tensor) and isinstance(rng["numpy"][1], torch.Tensor)
+    assert isinstance(rng["python"], tuple) and all(isinstance(v, int) for v in rng["python"][1])
+
+
+def test_a_checkpoint_of_lrcfuse_before_0_1_resumes_without_running_code(tiny_dataset, tiny_model_cfg, tmp_path):
+    """Checkpoints that pickled numpy's RNG key as an ndarray still resume exactly (numpy's array constructors
+    allowed, nothing else), so a run started by an older version is not lost."""
+    import numpy as np
+
+    full = Trainer(make_cfg(tiny_dataset, tmp_path / "A", tiny_model_cfg, steps=2 * N))
+    full.run(show_progress=False)
+    Trainer(make_cfg(tiny_dataset, tmp_path / "B", tiny_model_cfg, steps=N)).run(show_progress=False)
+    blob = load_ckpt(tmp_path / "B" / "last.pt")
+    kind, key, *rest = blob["rng"]["numpy"]
+    blob["rng"]["numpy"] = (kind, key.numpy().astype(np.uint32), *rest)  # the old layout
+    torch.save(blob, tmp_path / "B" / "last.pt")
+    assert "numpy.ndarray" in torch.serialization.get_unsafe_globals_in_checkpoint(tmp_path / "B" / "last.pt")
+    probe = Trainer(make_cfg(tiny_dataset, tmp_path / "B", tiny_model_cfg, steps=2 * N))
+    np.random.seed(12345)
+    probe.load_checkpoint(tmp_path / "B" / "last.pt")
+    assert probe.step == N and np.array_equal(np.random.get_state()[1], key.numpy().astype(np.uint32))
+    resumed = Trainer(make_cfg(tiny_dataset, tmp_path / "B", tiny_model_cfg, steps=2 * N, resume="auto"))
+    assert resumed.run(show_progress=False)["step"] == 2 * N
+    assert_same_training_state(load_ckpt(tmp_path / "A" / "last.pt"), load_ckpt(tmp_path / "B" / "last.pt"))
+
+
 def test_resume_missing_checkpoint(tiny_dataset, tiny_model_cfg, tmp_path):
     trainer = Trainer(make_cfg(tiny_dataset, tmp_path / "run", tiny_model_cfg, resume=str(tmp_path / "nope.pt")))
     with pytest.raises(FileNotFoundError, match="nope.pt"):
