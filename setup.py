@@ -64,9 +64,10 @@ setup(
     entry_points={
         "console_scripts": [
             "lrcfuse = lrcfuse_model.cli:main",
-            "fusion_node = lrcfuse_ros.fusion_node:main",
-            "sample_publisher = lrcfuse_ros.sample_publisher:main",
-            "fused_recorder = lrcfuse_ros.fused_recorder:main",
+            # through lrcfuse_ros.console: one line naming what is missing when rclpy is not there, not a traceback
+            "fusion_node = lrcfuse_ros.console:fusion_node",
+            "sample_publisher = lrcfuse_ros.console:sample_publisher",
+            "fused_recorder = lrcfuse_ros.console:fused_recorder",
         ],
     },
     zip_safe=True,
