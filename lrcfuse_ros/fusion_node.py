@@ -108,7 +108,10 @@ class FusionNode(Node):
         self._throttle = KeyedThrottle(float(v["log_throttle_s"]))
         self._stats = PipelineStats(time.monotonic(), windows=("diagnostics", "summary", "run"))
         self._sync = ApproximateTimeSync(
-            slop=float(v["slop"]), queue_size=int(v["queue_size"]), min_interval=float(v["min_interval"])
+            slop=float(v["slop"]),
+            queue_size=int(v["queue_size"]),
+            min_interval=float(v["min_interval"]),
+            on_jump=self._on_time_jump,
         )
         self._sync_lock = threading.Lock()  # callbacks may run in parallel under a multi-threaded executor
 
@@ -341,6 +344,15 @@ class FusionNode(Node):
             self._pub_det.publish(detection2d_array(header, detections))
         else:
             self._pub_det.publish(String(data=detections_json(header, detections)))
+
+    def _on_time_jump(self, stream: str, previous: float, stamp: float, dropped: int) -> None:
+        """A stream's stamps went back (camera restart, looping bag): the pairing restarted that stream."""
+        self._stats.count("time_jumps")
+        topic = self.thermal_topic if stream == "thermal" else self.rgb_topic
+        self.get_logger().warning(
+            f"stamps on '{topic}' went back {previous - stamp:.3f} s (from {previous:.3f} to {stamp:.3f}: camera "
+            f"restart, looping bag or clock reset): pairing restarted on that stream ({dropped} waiting dropped)"
+        )
 
     def _reject(self, kind: tuple[str, str], exc: BaseException, pair: StampedPair) -> None:
         self._stats.count("failed_pairs")

@@ -33,8 +33,20 @@ Policy (mutual nearest neighbours, emitted as soon as they are certain):
   is dropped ("overflow"). A message that never finds a partner within ``slop`` therefore leaves
   by one of these routes and is counted, never silently.
 
-Counters: ``paired``, ``dropped_thermal``, ``dropped_rgb`` and ``drop_reasons`` (``(stream, reason)``
--> count); ``on_drop(stream, stamp, item, reason)`` is called for each dropped message.
+* Time jumps: a message more than ``jump_back`` seconds (default :data:`JUMP_BACK_S`) older than the
+  newest stamp its stream has delivered means the stream's clock went back (a camera restarted, a bag
+  looped, a simulated clock was reset), not a late message: without this every later message of the
+  stream would be "too_old" until the old timeline is reached again. The stream starts afresh: its
+  waiting messages are dropped ("time_jump"), what it had delivered and paired is forgotten, and the
+  message is pushed as the first of the new timeline; ``on_jump(stream, previous_newest, stamp,
+  dropped)`` is called and ``time_jumps[stream]`` counted. Each stream detects its own jump, so when
+  both cameras restart (or a bag loops) pairing resumes with the first frame of each on the new
+  timeline; until the second stream jumps too its old-timeline messages cannot pair (beyond slop).
+  A smaller step back (up to ``jump_back``) stays "too_old": late delivery, or a clock step the
+  stream soon outgrows.
+
+Counters: ``paired``, ``dropped_thermal``, ``dropped_rgb``, ``drop_reasons`` (``(stream, reason)``
+-> count) and ``time_jumps``; ``on_drop(stream, stamp, item, reason)`` is called for each dropped message.
 """
 
 from __future__ import annotations
@@ -50,6 +62,9 @@ THERMAL = "thermal"
 RGB = "rgb"
 # Float seconds of an epoch stamp are only exact to ~0.2 us: compare against slop with this margin.
 STAMP_TOLERANCE = 1e-6
+# Seconds a stamp may go back on one stream before it counts as a time jump rather than a late message:
+# well above any transport reordering, well below a camera restart or a bag's length.
+JUMP_BACK_S = 1.0
 
 
 @dataclass
@@ -73,7 +88,7 @@ class _Stream:
     def __init__(self, name: str) -> None:
         self.name = name
         self.queue: list[_Entry] = []  # sorted by (stamp, seq)
-        self.latest = -math.inf  # newest stamp ever pushed
+        self.latest = -math.inf  # newest stamp ever pushed (since the last time jump)
         self.last_emitted = -math.inf
 
     def insert(self, entry: _Entry) -> None:
@@ -99,6 +114,8 @@ class ApproximateTimeSync:
         queue_size: int = 10,
         on_drop: Callable[[str, float, Any, str], None] | None = None,
         min_interval: float = 0.0,
+        jump_back: float = JUMP_BACK_S,
+        on_jump: Callable[[str, float, float, int], None] | None = None,
     ) -> None:
         if not (isinstance(slop, (int, float)) and math.isfinite(slop) and slop >= 0):
             raise ValueError(f"slop must be a finite number of seconds >= 0, got {slop!r}")
@@ -106,7 +123,12 @@ class ApproximateTimeSync:
             raise ValueError(f"queue_size must be an integer >= 1, got {queue_size!r}")
         if not (isinstance(min_interval, (int, float)) and math.isfinite(min_interval) and min_interval >= 0):
             raise ValueError(f"min_interval must be a finite number of seconds >= 0, got {min_interval!r}")
+        if not (isinstance(jump_back, (int, float)) and jump_back > 0):
+            raise ValueError(f"jump_back must be a number of seconds > 0, got {jump_back!r}")
         self.slop = float(slop)
+        self.jump_back = float(jump_back)
+        self.on_jump = on_jump
+        self.time_jumps: Counter[str] = Counter()
         self.queue_size = queue_size
         self.min_interval = float(min_interval)
         self.on_drop = on_drop
@@ -136,6 +158,7 @@ class ApproximateTimeSync:
             "drop_reasons": {f"{stream}/{reason}": n for (stream, reason), n in sorted(self.drop_reasons.items())},
             "pending_thermal": self.pending()[0],
             "pending_rgb": self.pending()[1],
+            "time_jumps": dict(self.time_jumps),
         }
 
     def push_thermal(self, stamp: float, item: Any) -> list[StampedPair]:
@@ -165,6 +188,8 @@ class ApproximateTimeSync:
             raise ValueError(f"{stream.name} stamp must be finite, got {stamp!r}")
         self._seq += 1
         entry = _Entry(stamp, self._seq, item)
+        if stamp < stream.latest - self.jump_back:
+            self._restart(stream, stamp)
         if stamp <= stream.last_emitted:
             stream.latest = max(stream.latest, stamp)
             self._drop(stream, entry, "too_old")
@@ -174,6 +199,16 @@ class ApproximateTimeSync:
         while len(stream.queue) > self.queue_size:
             self._drop(stream, stream.queue.pop(0), "overflow")
         return pairs
+
+    def _restart(self, stream: _Stream, stamp: float) -> None:
+        """The stream's clock went back: forget its old timeline (see the module docstring)."""
+        previous, dropped = stream.latest, len(stream.queue)
+        while stream.queue:
+            self._drop(stream, stream.queue.pop(0), "time_jump")
+        stream.latest = stream.last_emitted = -math.inf
+        self.time_jumps[stream.name] += 1
+        if self.on_jump is not None:
+            self.on_jump(stream.name, previous, stamp, dropped)
 
     def _match(self, final: bool) -> list[StampedPair]:
         thermal, rgb = self._streams[THERMAL], self._streams[RGB]

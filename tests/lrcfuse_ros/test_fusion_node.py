@@ -203,6 +203,28 @@ def test_min_interval_fuses_each_pair_without_waiting_for_the_next_frame(harness
     assert h.node.totals.get("pairs_dropped_busy", 0) == 0
 
 
+@pytest.mark.parametrize("jump_s", [20.0, 1_000_000.0], ids=["looping-bag", "camera-restart"])
+def test_stamps_going_back_restart_pairing_with_a_warning(harness_factory, capfd, jump_s: float) -> None:
+    """Both cameras' stamps go back (a looping bag, a restarted rig): a warning per stream, and fusing goes on
+    from the first frame of the new timeline."""
+    h = harness_factory(min_interval=0.25)
+    rng = np.random.default_rng(6)
+    t0 = time.time_ns()
+    stamps = [t0 + k * 300_000_000 for k in range(3)]
+    stamps += [t0 - int(jump_s * 1e9) + k * 300_000_000 for k in range(3)]  # the jump back
+    for stamp in stamps:
+        h.pub_thermal.publish(_image(rng.integers(0, 256, (24, 32), dtype=np.uint8), "mono8", stamp, "t"))
+        h.pub_rgb.publish(_image(rng.integers(0, 256, (24, 32, 3), dtype=np.uint8), "bgr8", stamp, "rgb"))
+        time.sleep(0.3)
+    assert _wait_until(lambda: len(h.fused) >= 6, timeout=10), f"fused {len(h.fused)} of 6: {h.node.totals}"
+    assert [stamp_to_nanoseconds(m.header.stamp) for m in h.fused] == stamps  # none lost after the jump
+    assert h.node.totals["time_jumps"] == 2
+    err = capfd.readouterr().err
+    for topic in ("/thermal/image_raw", "/rgb/image_raw"):
+        assert f"stamps on '{topic}' went back {jump_s + 0.6:.1f}" in err
+    assert "pairing restarted on that stream" in err
+
+
 def test_pairs_completed_together_are_all_fused(harness_factory) -> None:
     """A late frame completes one pair while the next pair is already complete: both are fused (an idle
     inference thread takes each), not only the newest."""

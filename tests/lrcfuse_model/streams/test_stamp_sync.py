@@ -281,3 +281,67 @@ def test_a_broken_bound_costs_the_better_pair_but_stays_in_order():
     pairs += sync.push_rgb(1.045, "r1") + sync.push_thermal(1.08, "t2") + sync.flush()
     assert [(p.thermal, p.rgb) for p in pairs] == [("t1", "r1")]
     assert sync.stats()["drop_reasons"] == {"thermal/unmatched": 1}
+
+
+# -- time jumps (issue 13 item 10) ----------------------------------------------------------------
+
+
+def _frames(first: float, n: int, lead: str = "thermal") -> list[tuple[str, float, object]]:
+    """n frames of both cameras at 10 Hz with equal stamps from ``first``; ``lead``'s frame arrives first."""
+    order = ("thermal", "rgb") if lead == "thermal" else ("rgb", "thermal")
+    return [(stream, first + 0.1 * k, (first, k)) for k in range(n) for stream in order]
+
+
+def _push_counting_frames(sync: ApproximateTimeSync, events: list) -> list[tuple[int, StampedPair]]:
+    """Push events two at a time (one frame of each camera); each pair with the frame index it came out at."""
+    out = []
+    for k, (stream, stamp, item) in enumerate(events):
+        push = sync.push_thermal if stream == "thermal" else sync.push_rgb
+        out += [(k // 2, p) for p in push(stamp, item)]
+    return out
+
+
+@pytest.mark.parametrize("min_interval", [0.0, 0.05])
+@pytest.mark.parametrize("lead", ["thermal", "rgb"])
+def test_a_looping_bag_resets_pairing_and_fusing_resumes_within_two_frames(min_interval: float, lead: str):
+    jumps: list[tuple] = []
+    sync = ApproximateTimeSync(slop=0.02, min_interval=min_interval, on_jump=lambda *a: jumps.append(a))
+    before = _push_counting_frames(sync, _frames(100.0, 20, lead))  # a 2 s recording ...
+    assert len(before) >= 19
+    after = _push_counting_frames(sync, _frames(100.0, 20, lead))  # ... played again: stamps go back 1.9 s
+    assert after, "no pair after the jump"
+    first_frame, first_pair = after[0]
+    assert first_pair.thermal == (100.0, 0) and first_pair.rgb == (100.0, 0)  # the loop's first frame pairs
+    assert first_frame <= 1  # out by the time the second frame after the jump arrived
+    assert [(p.thermal[1], p.rgb[1]) for _, p in after] == [(k, k) for k in range(len(after))]
+    assert len(after) >= 19
+    assert sync.time_jumps == {"thermal": 1, "rgb": 1}
+    assert sorted((stream, round(previous - stamp, 3)) for stream, previous, stamp, _ in jumps) == [
+        ("rgb", 1.9),
+        ("thermal", 1.9),
+    ]
+    assert sync.stats()["time_jumps"] == {"thermal": 1, "rgb": 1}
+
+
+def test_one_camera_restarting_before_the_other_pairs_again_once_both_have():
+    """The thermal camera restarts 3 frames before the RGB camera: no pair across timelines, and each
+    camera's first frame on the new timeline pairs."""
+    sync = ApproximateTimeSync(slop=0.02, min_interval=0.05)
+    assert len(_push_counting_frames(sync, _frames(500.0, 10))) == 10
+    events = [("thermal", 10.0 + 0.1 * k, ("new", k)) for k in range(3)]
+    events += [("rgb", 501.0 + 0.1 * k, ("old", k)) for k in range(3)]  # RGB still on its old clock
+    events += [e for e in _frames(10.3, 5) if e[0] == "rgb"]
+    events += [e for e in _frames(10.3, 5) if e[0] == "thermal"]
+    pairs = _run(sync, events, flush=False)
+    assert pairs and all(abs(p.thermal_stamp - p.rgb_stamp) <= 0.02 + 1e-6 for p in pairs)
+    assert [round(p.rgb_stamp, 3) for p in pairs] == [10.3, 10.4, 10.5, 10.6, 10.7]
+    assert sync.time_jumps == {"thermal": 1, "rgb": 1}
+
+
+def test_a_small_step_back_is_a_late_message_not_a_jump():
+    sync = ApproximateTimeSync(slop=0.05)
+    _run(sync, [("thermal", 5.0, "t"), ("rgb", 5.0, "r")], flush=False)
+    assert sync.push_thermal(4.2, "late") == []  # 0.8 s back: within JUMP_BACK_S
+    assert sync.stats()["drop_reasons"] == {"thermal/too_old": 1} and not sync.time_jumps
+    with pytest.raises(ValueError, match="jump_back must be a number of seconds > 0"):
+        ApproximateTimeSync(jump_back=0)
