@@ -44,10 +44,15 @@ from .runtimes import (
     require_tensorrt,
     tensorrt_available,
 )
+from .tiling import TiledBackend, parse_memory, parse_tile, tiled
 
 BACKEND_NAMES = ("auto", "torch", "onnxruntime", "tensorrt")
 ENGINE_SUFFIXES = (".engine", ".plan")
 ORT_DISABLED_OPTIMIZERS = ("NchwcTransformer",)
+# ONNX Runtime's CPU memory arena keeps the largest frame's buffers for the life of the session; without
+# it they go back to the allocator after each run (and to the system after a larger frame, see
+# tiling.release_freed_memory). Measured in docs/deployment.md (issue 14).
+ORT_CPU_ARENA = False
 
 _LOG = logging.getLogger("lrcfuse")
 
@@ -84,6 +89,9 @@ class Backend(abc.ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, device={self.device!r})"
+
+
+Backend.register(TiledBackend)  # tiles through any backend, and is one itself
 
 
 # -- PyTorch ---------------------------------------------------------------------------------------
@@ -143,6 +151,7 @@ class OnnxRuntimeBackend(Backend):
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.enable_cpu_mem_arena = ORT_CPU_ARENA
         # ORT's NCHWc layout pass converts every conv's 128-channel input/output between layouts,
         # because the reflect Pads and the element-wise ops between the convs stay in NCHW: on this
         # network the conversions cost more than the blocked convs gain (9% more CPU time measured).
@@ -303,6 +312,8 @@ def create_backend(
     fp16: bool = False,
     threads: int = 0,
     log: Callable[[str], None] | None = None,
+    tile: str | int | None = None,
+    max_memory: str | int = 0,
 ) -> Backend:
     """Build the backend ``name`` (one of :data:`BACKEND_NAMES`) for ``weights`` on ``device``.
 
@@ -315,8 +326,42 @@ def create_backend(
     ``auto`` tries TensorRT (CUDA and TensorRT present), then ONNX Runtime, then PyTorch, logs
     which one it took and why, and logs every backend it had to pass over with the reason.
     An explicit name that cannot run raises :class:`BackendUnavailable` naming what to install.
+
+    ``tile`` (``'auto'`` | ``'off'`` | a tile size in pixels; ``None``: the plain backend) and
+    ``max_memory`` (bytes or ``'2GB'``): the backend wrapped in a
+    :class:`lrcfuse_model.inference.tiling.TiledBackend` that cuts frames too large for the budget
+    into overlapping tiles (same result as the whole frame) and gives memory back after a larger frame.
     """
     log = log or _LOG.info
+    if tile is not None:  # bad tiling options fail before anything is exported or built
+        parse_tile(tile), parse_memory(max_memory)
+    backend = _create(name, weights, device, cache_dir, fp16, threads, log)
+    if tile is None:
+        return backend
+    return tiled(backend, _pytorch_model(backend, weights), tile, max_memory, log=log)
+
+
+def _pytorch_model(backend: Backend, weights: str | Path | None) -> torch.nn.Module | None:
+    """The PyTorch form of the network a backend runs (its geometry decides the tiles); None for a bare ONNX/engine."""
+    model = getattr(backend, "model", None)
+    if model is not None:
+        return model
+    if _weights_kind(weights) != "pytorch":
+        return None
+    from ..nn.checkpoint import load_model
+
+    return load_model(weights or None, "cpu")
+
+
+def _create(
+    name: str,
+    weights: str | Path | None,
+    device: str,
+    cache_dir: str | Path | None,
+    fp16: bool,
+    threads: int,
+    log: Callable[[str], None],
+) -> Backend:
     if name not in BACKEND_NAMES:
         raise ValueError(f"unknown backend {name!r}; expected one of {', '.join(BACKEND_NAMES)}")
     if name != "auto":

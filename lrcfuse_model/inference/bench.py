@@ -2,7 +2,9 @@
 
 For every (model, backend, frame size) combination: milliseconds per frame (median and 90th
 percentile over ``runs`` timed frames after ``warmup`` untimed ones), frames per second, peak
-memory and the CPU threads the backend really ran on. Timing covers ``Backend.fuse`` on
+memory (also per megapixel: what a frame adds on top of the loaded backend, ``mb_per_mpixel``) and
+the CPU threads the backend really ran on. ``tile`` / ``max_memory`` time tiled inference instead
+of whole frames (:mod:`lrcfuse_model.inference.tiling`). Timing covers ``Backend.fuse`` on
 preprocessed float arrays (the network; preprocessing is the same for all and is not included).
 Models are shipped names (``default``, ``rt``) or weights files.
 
@@ -325,8 +327,12 @@ def run_bench(
     log: Callable[[str], None] = print,
     models: Sequence[str] | None = None,
     settle_s: float = SETTLE_S,
+    tile: str = "off",
+    max_memory: str = "2GB",
 ) -> dict[str, Any]:
     """Time ``models`` x ``backends`` at ``sizes`` (``(height, width)``) in rounds; see the module doc.
+
+    ``tile`` / ``max_memory``: run each backend tiled (:mod:`lrcfuse_model.inference.tiling`); ``off``: whole frames.
 
     ``models``: shipped names (``default``, ``rt``) or weights files; ``None``: ``[weights]`` if
     given, else ``["default"]``. ``settle_s``: untimed pause before each frame. Returns ``records``
@@ -358,7 +364,10 @@ def run_bench(
                 log(f"bench: skipping {label} on {name}: {exc}")
     if isolate:
         built = dict.fromkeys(built)  # the workers build their own; free these
-    common = {"cache_dir": cache_dir or "", "threads": threads, "device": "cpu", "warmup": warmup}
+    common = {
+        "cache_dir": cache_dir or "", "threads": threads, "device": "cpu", "warmup": warmup, "tile": tile,
+        "max_memory": max_memory,
+    }  # fmt: skip
     for h, w in sizes:
         specs = [
             {**common, "model": m, "weights": str(paths[m]), "backend": b, "height": h, "width": w, "blocks": blocks}
@@ -457,6 +466,9 @@ def cmd_bench(cfg: dict[str, Any]) -> int:
     from ..reporting import write_json
 
     b = cfg["bench"]
+    from .tiling import parse_memory, parse_tile
+
+    parse_tile(b["tile"]), parse_memory(b["max_memory"])  # bad values: a usage error before any worker starts
     sizes = [parse_size(s) for s in split_list(b["sizes"])]
     backends = split_list(b["backends"])
     models = bench_models(b["models"], b["weights"] or None)
@@ -472,7 +484,7 @@ def cmd_bench(cfg: dict[str, Any]) -> int:
     result = run_bench(
         backends, sizes, runs=b["runs"], warmup=b["warmup"], models=models, threads=b["threads"],
         settle_s=b["settle_ms"] / 1000.0, cache_dir=b["cache_dir"] or None, isolate=b["isolate"], blocks=b["blocks"],
-        compare_malloc=b["compare_malloc"],
+        compare_malloc=b["compare_malloc"], tile=b["tile"], max_memory=b["max_memory"],
     )  # fmt: skip
     print()
     print(format_report(result))

@@ -32,17 +32,22 @@ def format_report(result: Mapping[str, Any]) -> str:
     mw = max([5] + [len(str(r["model"])) for r in result["records"]])
     header = (
         f"{'model':<{mw}} {'backend':<12} {'size':>10} {'median ms':>10} {'p90 ms':>9} {'fps':>8} "
-        f"{'peak MiB':>9} {'+frame MiB':>10} {'threads':>7}"
+        f"{'peak MiB':>9} {'+frame MiB':>10} {'MiB/MP':>7} {'threads':>7}"
     )
     lines += [header, "-" * len(header)]
     for r in result["records"]:
         lines.append(
             f"{r['model']:<{mw}} {r['backend']:<12} {r['width']:>5}x{r['height']:<4} {r['median_ms']:>10.1f} "
             f"{r['p90_ms']:>9.1f} {r['fps']:>8.2f} {r['peak_rss_mb']:>9.0f} {r['frame_mem_mb']:>10.0f} "
-            f"{r['threads']:>7}"
+            f"{r.get('mb_per_mpixel', 0.0):>7.0f} {r['threads']:>7}"
         )
     for s in result["skipped"]:
         lines.append(f"{s['model']:<{mw}} {s['backend']:<12} not run: {s['reason']}")
+    tiled = sorted({r.get("tile", "off") for r in result["records"]} - {"off"})
+    lines.append(
+        "MiB/MP: peak memory a frame adds on top of the loaded backend, per megapixel"
+        + (f" (tiled inference, tile {', '.join(tiled)})" if tiled else " (whole frames; --tile auto to tile)")
+    )
     lines += [ratio_sentence(r) for r in result["ratios"]]
     for m in result["models"]:
         if "parameters" not in m:

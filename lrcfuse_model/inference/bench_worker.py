@@ -128,7 +128,8 @@ class Combination:
     """One (model, backend, size), measured in this process: built and warmed up on construction.
 
     ``spec`` keys: ``model`` (the label in the records), ``weights`` (the file), ``backend``,
-    ``height``, ``width``, ``warmup``, ``threads``, ``cache_dir``, ``device``, ``blocks``.
+    ``height``, ``width``, ``warmup``, ``threads``, ``cache_dir``, ``device``, ``blocks``, ``tile`` and
+    ``max_memory`` (tiled inference, :mod:`lrcfuse_model.inference.tiling`; tile ``off`` = the plain backend).
     ``backend`` may hand in an already built backend (the in-process bench reuses them across sizes).
     """
 
@@ -144,6 +145,8 @@ class Combination:
             cache_dir=spec.get("cache_dir") or None,
             threads=threads,
             log=lambda msg: None,
+            tile=None if str(spec.get("tile", "off")) == "off" else str(spec["tile"]),
+            max_memory=spec.get("max_memory", 0),
         )
         self.size_hw = (int(spec["height"]), int(spec["width"]))
         self.ir, self.vi = frame_arrays(self.size_hw)
@@ -176,7 +179,14 @@ class Combination:
             "threads": self.threads(),
         }
         peak = peak_rss_mb()
-        record.update(peak_rss_mb=round(peak, 1), frame_mem_mb=round(max(peak - self.rss_before, 0.0), 1))
+        frame_mem = max(peak - self.rss_before, 0.0)
+        record.update(
+            peak_rss_mb=round(peak, 1),
+            frame_mem_mb=round(frame_mem, 1),
+            # what a frame adds per megapixel: the number that decides how large a frame fits (issue 14)
+            mb_per_mpixel=round(frame_mem / (self.size_hw[0] * self.size_hw[1] / 1e6), 1),
+            tile=str(self.spec.get("tile", "off")),
+        )
         if b.name == "tensorrt":  # GPU activations: TensorRT's own allocation, not in the process RSS
             engine = b.engine
             size = getattr(engine, "device_memory_size_v2", None) or engine.device_memory_size

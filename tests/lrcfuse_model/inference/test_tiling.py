@@ -1,0 +1,213 @@
+"""lrcfuse_model.inference.tiling: receptive field from the architecture, tiles that reproduce the whole frame."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from lrcfuse_model import LRCFuse
+from lrcfuse_model.cli import main as cli_main
+from lrcfuse_model.inference.backends import Backend, TorchBackend, create_backend
+from lrcfuse_model.inference.fuser import Fuser
+from lrcfuse_model.inference.tiling import (
+    MIN_CORE,
+    TiledBackend,
+    TileGeometry,
+    TilingUnsupported,
+    parse_memory,
+    parse_tile,
+    plan_tiles,
+    release_freed_memory,
+    tile_geometry,
+    tiled,
+)
+from lrcfuse_model.nn.checkpoint import DEFAULT_WEIGHTS, load_pretrained
+from lrcfuse_model.nn.rt_model import LRCFuseRT
+
+RNG = np.random.default_rng(0)
+
+
+def frames(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    return RNG.random((h, w), dtype=np.float32), RNG.random((h, w), dtype=np.float32)
+
+
+def impulse_reach(model: nn.Module, h: int, w: int, at: tuple[int, int]) -> tuple[int, int, int, int]:
+    """How far (up, down, left, right) the output changes when one thermal pixel at ``at`` changes.
+
+    In float64: a change that 15+ convolutions have passed on is small, and must not drown in rounding.
+    """
+    model = copy.deepcopy(model).double()
+    rng = np.random.default_rng(7)
+    ir, vi = (torch.from_numpy(rng.random((1, 1, h, w))) for _ in range(2))
+    with torch.inference_mode():
+        base = model(ir, vi)
+        ir[0, 0][at] += 5.0
+        ys, xs = np.nonzero((model(ir, vi) != base)[0, 0].numpy())
+    return at[0] - ys.min(), ys.max() - at[0], at[1] - xs.min(), xs.max() - at[1]
+
+
+@pytest.fixture(scope="module")
+def shipped_default() -> LRCFuse:
+    if not DEFAULT_WEIGHTS.is_file():
+        pytest.skip(f"shipped weights {DEFAULT_WEIGHTS} do not exist")
+    return load_pretrained("default")
+
+
+# -- receptive field -------------------------------------------------------------------------------
+
+
+def test_geometry_of_the_default_architecture():
+    # LLRR: c0 + 4 x (c1, c2) = 9; CFPM: dictionary 1 + projection 1 + 4 x (K, K^T) = 19 on top of
+    # it (the fusion branch, 11, is shallower); decoder: 3 transposed convs -> 22 pixels.
+    g = tile_geometry(LRCFuse())
+    assert (g.radius, g.align, g.margin, g.floats_per_pixel) == (22, 1, 22, 128.0)
+    # It follows the configuration: fewer blocks, smaller reach.
+    assert tile_geometry(LRCFuse(llrr_blocks=2, cfpm_stages=2)).radius == 14
+    assert tile_geometry(LRCFuse(kernel_size=5)).radius == 44
+
+
+def test_geometry_of_the_rt_architecture():
+    # 15 cells of 8 pixels on the code path (LLRR 7, CFPM to 13, head 15), bilinear upsampling + 4 px.
+    g = tile_geometry(LRCFuseRT())
+    assert (g.radius, g.align, g.margin) == (8 * 15 + 4, 8, 128)
+
+
+@pytest.mark.parametrize("which", ["tiny", "shipped"])
+def test_radius_is_the_impulse_response(which, tiny_model, shipped_default):
+    model = tiny_model if which == "tiny" else shipped_default
+    radius = tile_geometry(model).radius
+    size = 2 * radius + 9
+    reach = impulse_reach(model, size, size, (size // 2, size // 2))
+    assert reach == (radius,) * 4  # the bound is exact: every pixel of it is reached, none beyond
+
+
+def test_rt_radius_is_the_impulse_response_on_its_grid():
+    torch.manual_seed(0)
+    model = LRCFuseRT().eval()
+    with torch.no_grad():  # thresholds 0 and a full-strength head: no small change is cut off on its way
+        for name, p in model.named_parameters():
+            if "theta" in name:
+                p.zero_()
+        model.head_out.weight.mul_(10.0)
+    g = tile_geometry(model)
+    offset = 3  # the changed pixel's place in its 8 x 8 cell
+    up, down, left, right = impulse_reach(model, 320, 320, (8 * 20 + offset, 8 * 20 + offset))
+    # Every pixel within `radius` of the changed pixel's cell on the grid changes, none beyond: the changed
+    # cell's 15 neighbour cells each way, then bilinear upsampling (+ 4 px).
+    assert (up, left) == (g.radius + offset,) * 2
+    assert (down, right) == (g.radius + g.align - 1 - offset,) * 2
+    ir, vi = frames(3 * 128 + 64, 2 * 128 + 64)
+    whole = TorchBackend(model).fuse(ir, vi)
+    assert np.abs(TiledBackend(TorchBackend(model), g, tile=64).fuse(ir, vi) - whole).max() < 1e-4
+
+
+def test_an_operation_without_a_known_reach_is_refused():
+    class Strided(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(2, 1, 3, stride=2, padding=1)
+
+        def forward(self, ir, vi):
+            return nn.functional.interpolate(self.conv(torch.cat([ir, vi], 1)), scale_factor=2.0)
+
+    with pytest.raises(TilingUnsupported, match="stride-1"):
+        tile_geometry(Strided())
+    backend = TorchBackend(LRCFuse(llrr_blocks=1, cfpm_stages=1, code_channels=2, feature_channels=2))
+    messages: list[str] = []
+    plain = tiled(backend, Strided(), "auto", "1MB", log=messages.append)
+    assert plain.tile == "off" and "tiling off" in messages[0]
+    with pytest.raises(TilingUnsupported):
+        tiled(backend, Strided(), 64, "1MB")
+
+
+# -- tiles -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "h, w, core, align", [(100, 130, 40, 1), (517, 643, 96, 8), (33, 2000, 500, 1), (64, 64, 64, 8)]
+)
+def test_tiles_partition_the_frame(h, w, core, align):
+    g = TileGeometry(radius=13, align=align)
+    tiles = plan_tiles(h, w, (core, core), g)
+    cover = np.zeros((h, w), int)
+    for t in tiles:
+        cover[t.core] += 1
+        (ry, rx), (cy, cx) = t.read, t.core
+        assert cy.stop - cy.start <= max(core, align) and cx.stop - cx.start <= max(core, align)
+        assert ry.start % align == 0 and rx.start % align == 0  # on the pooling grid
+        assert ry.start <= max(cy.start - g.margin, 0) and ry.stop >= min(cy.stop + g.margin, h)
+        assert rx.start <= max(cx.start - g.margin, 0) and rx.stop >= min(cx.stop + g.margin, w)
+        assert 0 <= ry.start and ry.stop <= h and 0 <= rx.start and rx.stop <= w
+    assert (cover == 1).all()
+    if align == 1:  # every tile reads a region of the same size (the allocator reuses its buffers)
+        assert len({(t.read[0].stop - t.read[0].start, t.read[1].stop - t.read[1].start) for t in tiles}) == 1
+
+
+def test_tile_size_follows_the_memory_budget(tiny_model):
+    backend = TiledBackend(TorchBackend(tiny_model), tile_geometry(tiny_model), "auto", parse_memory("2MB"))
+    bpp = backend.bytes_per_pixel
+    assert bpp > 0
+    assert backend.plan(20, 30)[0].read == (slice(0, 20), slice(0, 30))  # fits: one whole frame
+    tiles = backend.plan(400, 700)
+    assert len(tiles) > 1
+    for t in tiles:
+        area = (t.read[0].stop - t.read[0].start) * (t.read[1].stop - t.read[1].start)
+        assert area * bpp <= 2e6
+    with pytest.raises(ValueError, match=r"max_memory 10\.0 KB is too small .* needs about"):
+        TiledBackend(TorchBackend(tiny_model), tile_geometry(tiny_model), "auto", 10_000).plan(400, 700)
+
+
+def test_options():
+    assert parse_memory("2GB") == 2 * 10**9 and parse_memory("1.5GiB") == int(1.5 * 2**30)
+    assert parse_memory("512mb") == 512 * 10**6 and parse_memory(0) == 0 and parse_memory("off") == 0
+    assert parse_tile("auto") == "auto" and parse_tile("OFF") == "off" and parse_tile("256") == 256
+    for bad in ("2 parsecs", "-1GB", "GB"):
+        with pytest.raises(ValueError, match="max_memory: expected a size like 2GB"):
+            parse_memory(bad)
+    for bad in ("3", "big", str(MIN_CORE - 1)):
+        with pytest.raises(ValueError, match="tile: expected auto, off or a tile size"):
+            parse_tile(bad)
+
+
+# -- same result as the whole frame, on every backend ----------------------------------------------
+
+
+@pytest.mark.parametrize("backend_name", ["torch", "onnxruntime"])
+def test_tiled_equals_whole_frame(backend_name, shipped_default):
+    pytest.importorskip("onnxruntime") if backend_name == "onnxruntime" else None
+    tiles = create_backend(backend_name, "default", threads=1, tile=40, max_memory="2GB")
+    assert isinstance(tiles, Backend) and tiles.name == backend_name
+    ir, vi = frames(101, 157)
+    assert len(tiles.plan(101, 157)) == 12
+    whole = tiles.inner.fuse(ir, vi)
+    diff = np.abs(tiles.fuse(ir, vi) - whole).max()
+    assert diff <= 1e-4  # float rounding only; the goal was <= 1/255
+    rgb = RNG.integers(0, 256, (101, 157, 3), dtype=np.uint8)
+    thermal = RNG.integers(0, 256, (101, 157), dtype=np.uint8)
+    images = Fuser(backend=tiles)(thermal, rgb), Fuser(backend=tiles.inner)(thermal, rgb)
+    assert np.abs(images[0].astype(int) - images[1]).max() <= 1
+
+
+def test_memory_is_given_back():
+    assert release_freed_memory()  # glibc here; other C libraries simply keep their memory
+
+
+def test_cli_tile_option(tmp_path, tiny_weights):
+    ir = Image.fromarray(RNG.integers(0, 256, (70, 90), dtype=np.uint8))
+    vi = Image.fromarray(RNG.integers(0, 256, (70, 90), dtype=np.uint8))
+    ir.save(tmp_path / "ir.png")
+    vi.save(tmp_path / "vi.png")
+    common = ["fuse", "--backend", "torch", "--model", str(tiny_weights), "--ir", str(tmp_path / "ir.png")]
+    common += ["--vi", str(tmp_path / "vi.png")]
+    assert cli_main([*common, "--out", str(tmp_path / "whole.png"), "--tile", "off"]) == 0
+    assert cli_main([*common, "--out", str(tmp_path / "tiled.png"), "--tile", "24", "--max-memory", "1GB"]) == 0
+    whole, tiles = (np.asarray(Image.open(tmp_path / f"{n}.png"), int) for n in ("whole", "tiled"))
+    assert np.abs(whole - tiles).max() <= 1
+    assert cli_main([*common, "--out", str(tmp_path / "x.png"), "--tile", "7"]) == 2
+    assert cli_main([*common, "--out", str(tmp_path / "x.png"), "--max-memory", "lots"]) == 2
+    assert not (tmp_path / "x.png").exists()
