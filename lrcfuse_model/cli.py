@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .cli_checks import CHOICES, EXIT_FAILED, EXIT_SIGNAL_BASE, EXIT_USAGE, check_command, signal_exit_code
 from .config import DEFAULTS_PATH, ConfigError, load_defaults, resolve
 from .dependencies import MissingDependency, require_for_command
 
@@ -70,6 +71,8 @@ def _add_section_options(parser: argparse.ArgumentParser, defaults: dict[str, An
             elif isinstance(value, list):
                 elem = type(value[0]) if value else _LIST_ELEMENT_TYPES.get(key, str)
                 group.add_argument(f"--{flag}", nargs="*", type=elem, metavar=elem.__name__.upper(), **kwargs)
+            elif key in CHOICES:
+                group.add_argument(f"--{flag}", choices=CHOICES[key], **kwargs)
             else:
                 group.add_argument(f"--{flag}", type=type(value), metavar=type(value).__name__.upper(), **kwargs)
 
@@ -107,7 +110,10 @@ def cmd_fuse(cfg: dict[str, Any], args: argparse.Namespace) -> int:
         if not f[key]:
             raise ConfigError(f"lrcfuse fuse needs --{key} (fuse.{key})")
     _threads(f["threads"])
-    backend = create_backend(f["backend"], f["weights"] or f["model"], f["device"], threads=f["threads"])
+    backend = create_backend(
+        f["backend"], f["weights"] or f["model"], f["device"], threads=f["threads"], tile=f["tile"],
+        max_memory=f["max_memory"],
+    )  # fmt: skip
     fuser = Fuser(data_cfg=cfg["data"], backend=backend)
     ir, vi, out = Path(f["ir"]), Path(f["vi"]), Path(f["out"])
     if ir.is_file() and vi.is_file():  # a single pair: --out is the output file
@@ -117,7 +123,7 @@ def cmd_fuse(cfg: dict[str, Any], args: argparse.Namespace) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 1
         out.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(fused).save(out)
+        Image.fromarray(fused).save(out)  # an OSError here (disk full...) is one line, exit 1: see main
         print(f"fused {ir.name} + {vi.name} -> {out} ({fused.shape[1]}x{fused.shape[0]})")
         return 0
     started = time.perf_counter()
@@ -128,12 +134,14 @@ def cmd_fuse(cfg: dict[str, Any], args: argparse.Namespace) -> int:
         f"fused {len(report.fused)} pairs into {out} in {wall:.1f} s"
         + (f" ({np.mean(seconds):.3f} s per pair, median {np.median(seconds):.3f} s)" if seconds else "")
     )
+    if report.report_error:  # the per-pair outcome is not lost with the report file: it is printed below
+        print(f"error: {report.report_error}", file=sys.stderr)
     if report.failed:
-        print(f"{len(report.failed)} pairs FAILED (details in {out / 'report.json'}):", file=sys.stderr)
+        where = "listed below" if report.report_error else f"details in {out / 'report.json'}"
+        print(f"{len(report.failed)} pairs FAILED ({where}):", file=sys.stderr)
         for row in report.failed:
             print(f"  {row['name']}: {row['error']}", file=sys.stderr)
-        return 1
-    return 0
+    return EXIT_FAILED if report.failed or report.report_error else 0
 
 
 def cmd_train(cfg: dict[str, Any], args: argparse.Namespace) -> int:
@@ -141,7 +149,7 @@ def cmd_train(cfg: dict[str, Any], args: argparse.Namespace) -> int:
 
     summary = Trainer(cfg).run()
     print(json.dumps(summary, indent=2))
-    return 0
+    return signal_exit_code(summary["stopped_by"])  # Ctrl-C: saved, then 130 (a caller sees it was interrupted)
 
 
 def cmd_eval(cfg: dict[str, Any], args: argparse.Namespace) -> int:
@@ -265,16 +273,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
     )
-    func, _, _ = COMMANDS[args.command]
+    func, sections, _ = COMMANDS[args.command]
     from .inference.runtimes import BackendUnavailable  # every subcommand runs on torch: costs nothing extra
 
+    # One line per error, never a traceback of a known mistake (exit codes: lrcfuse_model/cli_checks.py).
     try:
         require_for_command(args.command)  # a missing optional package: one line naming the pip extra, exit 2
         cfg = resolve(args.config, _overrides_from_args(args))
+        check_command(args.command, cfg, sections)  # outputs, devices, threads, data settings: before any work
         return func(cfg, args)
     except (ConfigError, FileNotFoundError, ValueError, BackendUnavailable, MissingDependency) as exc:
         print(f"lrcfuse {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
+    except OSError as exc:  # a write that failed part-way (read-only, disk full, a file in the way...)
+        print(f"lrcfuse {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print(f"lrcfuse {args.command}: interrupted", file=sys.stderr)
+        return EXIT_SIGNAL_BASE + 2  # SIGINT
 
 
 if __name__ == "__main__":
