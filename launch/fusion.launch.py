@@ -44,7 +44,7 @@ LAUNCH_ARG_TO_TOPIC = {
     "thermal_topic": "thermal/image_raw",
     "rgb_topic": "rgb/image_raw",
     "fused_topic": "fused/image",
-    "diagnostics_topic": "diagnostics",
+    "diagnostics_topic": "/diagnostics",
 }
 
 
@@ -137,7 +137,7 @@ def generate_launch_description():
             DeclareLaunchArgument(
                 "diagnostics_topic",
                 default_value="/diagnostics",
-                description="DiagnosticArray topic (remaps diagnostics; /diagnostics is where aggregators listen)",
+                description="DiagnosticArray topic (remaps /diagnostics, where diagnostic aggregators listen)",
             ),
             DeclareLaunchArgument(
                 "model",

@@ -1,8 +1,9 @@
 """The node's health as diagnostic_msgs/DiagnosticArray and as one log line.
 
-Values (all strings, as DiagnosticStatus requires): input and output rates over the last period,
-end-to-end latency (header stamp -> publish) and where it goes (:data:`TIMINGS`) as mean, p50, p90 and
-max in ms, and running totals of dropped and failed pairs. The keys are documented in the README.
+Values (all strings, as DiagnosticStatus requires): input and output rates over the recent window
+(``diagnostics_window_s``, see :class:`lrcfuse_ros.stats.RecentWindow`), end-to-end latency (header
+stamp -> publish) and where it goes (:data:`TIMINGS`) as mean, p50, p90 and max in ms over the same
+window, and running totals of dropped and failed pairs. The keys are documented in the README.
 """
 
 from __future__ import annotations
@@ -39,8 +40,31 @@ def diagnostic_values(snapshot: Mapping[str, Any], info: Mapping[str, str]) -> d
             values[f"{kind}_ms_{stat}"] = _fmt(ms.get(kind, {}).get(stat, math.nan))
     for key in ("fused", "pairs_dropped_busy", "unpaired_thermal", "unpaired_rgb", "failed_pairs", "detections"):
         values[f"{key}_total" if key in ("fused", "detections") else key] = str(int(totals.get(key, 0)))
+    values["window_s"] = _fmt(float(snapshot.get("seconds", math.nan)))
     values.update(info)
     return values
+
+
+def fusion_status(snapshot: Mapping[str, Any], silent: Mapping[str, float]) -> tuple[bytes, str]:
+    """(level, message) of the node over the recent window: WARN while a topic is silent, pairs fail, or
+    both cameras deliver but nothing pairs (stamps further apart than slop: unsynchronised clocks?)."""
+    counts, rates = snapshot["counts"], snapshot["rates"]
+    window = float(snapshot.get("seconds", 0.0))
+    problems = []
+    if silent:
+        problems.append("no data on " + ", ".join(sorted(silent)))
+    if counts.get("failed_pairs"):
+        problems.append(f"{counts['failed_pairs']} pairs failed in the last {window:.0f} s")
+    if counts.get("thermal") and counts.get("rgb") and not counts.get("paired"):
+        problems.append(
+            f"no pair in the last {window:.0f} s although both cameras deliver (thermal {rates['thermal']:.2f} Hz, "
+            f"rgb {rates['rgb']:.2f} Hz): header stamps further apart than slop?"
+        )
+    if counts.get("time_jumps"):
+        problems.append(f"stamps went back {counts['time_jumps']} time(s) (pairing restarted)")
+    if problems:
+        return DiagnosticStatus.WARN, "; ".join(problems)
+    return DiagnosticStatus.OK, f"fusing at {rates.get('fused', 0.0):.2f} Hz"
 
 
 def diagnostic_array(

@@ -7,7 +7,7 @@ Topics (relative, so namespaces and remaps apply):
   ``rgb/camera_info`` (optional); QoS per ``reliability`` (auto: as the publishers offer, see inputs.py)
 * out: ``fused/image`` (bgr8 for a colour camera with ``colour: true``, else mono8; the RGB image's
   header), ``fused/camera_info`` (the RGB camera's, with the fused frame's header), ``fused/image/compressed``
-  (with ``fused_compressed``), ``diagnostics`` (diagnostic_msgs/DiagnosticArray), and with ``detector.enabled``:
+  (with ``fused_compressed``), ``/diagnostics`` (diagnostic_msgs/DiagnosticArray), and with ``detector.enabled``:
   ``detections/image`` (bgr8, boxes drawn) and ``detections`` (vision_msgs/Detection2DArray, or
   ``detections/json`` as std_msgs/String where vision_msgs is not installed).
 
@@ -38,7 +38,6 @@ from typing import Any
 
 import numpy as np
 import rclpy
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node
@@ -61,7 +60,8 @@ from lrcfuse_model.streams.stamp_sync import ApproximateTimeSync, StampedPair
 from .camera_info import CameraInfoRelay
 from .dds_profile import apply_default_profile
 from .detection_output import VISION_MSGS_AVAILABLE, detection2d_array, detections_json
-from .diagnostics import diagnostic_array, diagnostic_values, summary_line
+from .diagnostics import diagnostic_values, fusion_status, summary_line
+from .diagnostics_publisher import DiagnosticsPublisher, default_hardware_id
 from .inputs import CameraInput
 from .latest_slot import InOrder, LatestSlot
 from .model_choice import choose_model, explain, needs_rebuild, planned_on_gpu
@@ -77,7 +77,6 @@ RCLError = _rclpy.RCLError
 THERMAL_TOPIC = "thermal/image_raw"
 RGB_TOPIC = "rgb/image_raw"
 FUSED_TOPIC = "fused/image"
-DIAGNOSTICS_TOPIC = "diagnostics"
 DETECTIONS_IMAGE_TOPIC = "detections/image"
 DETECTIONS_TOPIC = "detections"
 DETECTIONS_JSON_TOPIC = "detections/json"
@@ -106,7 +105,9 @@ class FusionNode(Node):
         check_values(self.values)
         v = self.values
         self._throttle = KeyedThrottle(float(v["log_throttle_s"]))
-        self._stats = PipelineStats(time.monotonic(), windows=("diagnostics", "summary", "run"))
+        self._stats = PipelineStats(
+            time.monotonic(), windows=("summary", "run"), recent_s=float(v["diagnostics_window_s"])
+        )
         self._sync = ApproximateTimeSync(
             slop=float(v["slop"]),
             queue_size=int(v["queue_size"]),
@@ -124,7 +125,6 @@ class FusionNode(Node):
         self._pub_fused_compressed = None
         if v["fused_compressed"]:
             self._pub_fused_compressed = self.create_publisher(CompressedImage, FUSED_TOPIC + "/compressed", out_qos)
-        self._pub_diag = self.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, 10)
         self._pub_det_image = self._pub_det = None
         if self.detector is not None:
             self._pub_det_image = self.create_publisher(Image, DETECTIONS_IMAGE_TOPIC, out_qos)
@@ -148,8 +148,14 @@ class FusionNode(Node):
         self._camera_info = CameraInfoRelay(self, v["reliability"], depth)
         self._watch = StreamWatch([self.thermal_topic, self.rgb_topic], time.monotonic())
 
-        self._diag_timer = self.create_timer(float(v["diagnostics_period_s"]), self._publish_diagnostics)
-        self._last_summary = time.monotonic()
+        self._diagnostics = DiagnosticsPublisher(
+            self,
+            float(v["diagnostics_period_s"]),
+            v["hardware_id"] or default_hardware_id(self.device),
+            self._diagnostic_status,
+        )
+        if float(v["summary_period_s"]):
+            self._summary_timer = self.create_timer(float(v["summary_period_s"]), self._log_summary)
         watch_period = min(1.0, max(0.1, float(v["no_data_warning_s"]) / 2)) if v["no_data_warning_s"] else 1.0
         self._watch_timer = self.create_timer(watch_period, self._check_silent_streams)
 
@@ -376,33 +382,27 @@ class FusionNode(Node):
                 + silent_topic_hint(self, topic, {i.topic_name: i.reliability for i in self._inputs}.get(topic, "")),
             )
 
-    def _publish_diagnostics(self) -> None:
+    def _diagnostic_status(self) -> tuple[bytes, str, dict[str, str]]:
+        """(level, message, values) over the recent window, for the DiagnosticsPublisher."""
         now = time.monotonic()
-        snapshot = self._stats.period(now, "diagnostics")
+        snapshot = self._stats.recent(now)
         silent = self._watch.silent(now, float(self.values["no_data_warning_s"]))
+        totals = snapshot["totals"]
         info = {
             "model": self.model_label,
             "backend": self.backend_name,
             "device": self.device,
             "threads": str(self.backend_threads),
             "workers": str(len(self._workers)),
-            "pairs_in_flight": str(snapshot["totals"].get("taken", 0) - snapshot["totals"].get("finished", 0)),
+            "pairs_in_flight": str(totals.get("taken", 0) - totals.get("finished", 0)),
+            "time_jumps": str(totals.get("time_jumps", 0)),
             "silent_topics": ",".join(sorted(silent)),
         }
-        values = diagnostic_values(snapshot, info)
-        problems = []
-        if silent:
-            problems.append("no data on " + ", ".join(sorted(silent)))
-        if snapshot["counts"].get("failed_pairs"):
-            problems.append(f"{snapshot['counts']['failed_pairs']} pairs failed")
-        level = DiagnosticStatus.WARN if problems else DiagnosticStatus.OK
-        message = "; ".join(problems) if problems else f"fusing at {snapshot['rates'].get('fused', 0.0):.2f} Hz"
-        name = f"{self.get_name()}: fusion"
-        self._pub_diag.publish(diagnostic_array(self.get_clock().now().to_msg(), name, values, level, message))
-        period = float(self.values["summary_period_s"])
-        if period and now - self._last_summary >= period:
-            self._last_summary = now
-            self.get_logger().info(summary_line(self._stats.period(now, "summary")))
+        level, message = fusion_status(snapshot, silent)
+        return level, message, diagnostic_values(snapshot, info)
+
+    def _log_summary(self) -> None:
+        self.get_logger().info(summary_line(self._stats.period(time.monotonic(), "summary")))
 
     # -- shutdown -----------------------------------------------------------------------------------
 

@@ -61,6 +61,12 @@ PARAMETERS: dict[str, ParamSpec] = {
     ),
     "cache_dir": ParamSpec("", "ONNX model / TensorRT engine cache; empty = $LRCFUSE_CACHE or ~/.cache/lrcfuse"),
     "fp16": ParamSpec(False, "TensorRT: build and run an FP16 engine"),
+    "tile": ParamSpec(
+        "auto",
+        "auto | off | N: auto cuts a frame whose network working memory would exceed max_memory into overlapping "
+        "tiles (same result as the whole frame); N = tiles of N x N pixels; off = whole frames",
+    ),
+    "max_memory": ParamSpec("2GB", "memory budget of the network for one frame or tile (512MB, 2GB ...; 0 = none)"),
     # output
     "colour": ParamSpec(True, "publish bgr8 (fused Y + the visible image's chroma) for a colour camera; false = mono8"),
     # preprocessing (the `data` section of lrcfuse_model/cfg/default.yaml, applied by the one preprocessing path)
@@ -97,7 +103,11 @@ PARAMETERS: dict[str, ParamSpec] = {
         "without losing frames of a reliable camera",
     ),
     "no_data_warning_s": ParamSpec(5.0, "warn when a subscribed stream has been silent this long (0 = never)"),
-    "diagnostics_period_s": ParamSpec(1.0, "seconds between DiagnosticArray messages on `diagnostics`"),
+    "diagnostics_period_s": ParamSpec(1.0, "seconds between DiagnosticArray messages on /diagnostics"),
+    "diagnostics_window_s": ParamSpec(
+        10.0, "seconds of recent frames the diagnostics' rates and timings are measured over (sliding window)"
+    ),
+    "hardware_id": ParamSpec("", "hardware_id of the diagnostics status; '' = <hostname>/<inference device>"),
     "summary_period_s": ParamSpec(5.0, "seconds between one-line rate/latency log summaries (0 = never)"),
     "log_throttle_s": ParamSpec(5.0, "seconds between repeated warnings of the same kind (bad frames, silent stream)"),
     # detection on the fused image
@@ -128,6 +138,7 @@ MINIMUMS: dict[str, tuple[float, bool]] = {
     "summary_period_s": (0.0, True),
     "log_throttle_s": (0.0, True),
     "diagnostics_period_s": (0.0, False),
+    "diagnostics_window_s": (0.0, False),
     "detector.image_size": (32, True),
 }
 UNIT_INTERVAL = ("detector.confidence", "detector.iou")  # 0 <= value <= 1

@@ -159,7 +159,9 @@ def test_launch_parameters_and_remaps_exist_in_the_node() -> None:
         assert arg in declared, f"{arg} maps to a parameter but is not declared"
         assert parameter in PARAMETERS, f"launch argument {arg} sets {parameter}, which the node does not declare"
     assert to_parameter["detector"] == "detector.enabled" and "backend" in to_parameter
-    topics = {fusion_node.THERMAL_TOPIC, fusion_node.RGB_TOPIC, fusion_node.FUSED_TOPIC, fusion_node.DIAGNOSTICS_TOPIC}
+    from lrcfuse_ros.diagnostics_publisher import DIAGNOSTICS_TOPIC
+
+    topics = {fusion_node.THERMAL_TOPIC, fusion_node.RGB_TOPIC, fusion_node.FUSED_TOPIC, DIAGNOSTICS_TOPIC}
     to_topic = _module_dict(tree, "LAUNCH_ARG_TO_TOPIC")
     assert set(to_topic.values()) == topics
     assert set(to_topic) <= set(declared)
