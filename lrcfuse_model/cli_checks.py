@@ -58,6 +58,9 @@ INPUTS: dict[str, tuple[tuple[str, str], ...]] = {
     "eval": (("eval", "weights"),),
     "detect-eval": (("detect_eval", "weights"), ("detect_eval", "detector")),
 }
+# Inputs that may be folders; the others (weights, checkpoints) count only as files, so that a shipped model's name
+# (``--model default``) is never taken for a folder of that name.
+FOLDER_INPUTS = frozenset({"ir", "vi", "input"})
 # Sections whose work runs on PyTorch whatever the backend option says.
 TORCH_SECTIONS = ("train", "eval", "detect_eval")
 
@@ -133,7 +136,7 @@ def check_output(path_text: str, kind: str, name: str, inputs: Iterable[tuple[st
     real = Path(os.path.realpath(path))
     for section, key, given in inputs:
         for item in given if isinstance(given, list) else [given]:
-            if not item or not Path(item).exists():
+            if not item or not (Path(item).is_file() or (key in FOLDER_INPUTS and Path(item).is_dir())):
                 continue  # a shipped model's name, or a missing input the command reports itself
             source = Path(os.path.realpath(item))
             if real == source or (source.is_dir() and source in real.parents):
