@@ -531,6 +531,29 @@ def test_a_bag_damaged_part_way_keeps_what_was_fused(capsys, tmp_path, tiny_weig
     assert snapshot(damaged) == before
 
 
+def test_bag_report_that_cannot_be_written_prints_every_failure(capsys, tmp_path, tiny_weights):
+    """Past the up-front checks (cmd_fuse_bag called directly): the report path turns out unwritable at the end."""
+    pytest.importorskip("rosbags", reason="rosbags reads and writes the bags")
+    from lrcfuse_model.config import resolve
+    from lrcfuse_model.streams.bag import cmd_fuse_bag
+
+    data = write_small_bag(tmp_path / "good", "sqlite3").read_bytes()
+    (tmp_path / "damaged.db3").write_bytes(data[: len(data) - 3000])  # one failure: where reading stopped
+    (tmp_path / "report.json").mkdir()
+    bag = {
+        "input": str(tmp_path / "damaged.db3"),
+        "output": str(tmp_path / "out"),
+        "report": str(tmp_path / "report.json"),
+    }
+    bag.update(
+        weights=str(tiny_weights), backend="torch", thermal_topic="/thermal/image_raw", rgb_topic="/rgb/image_raw"
+    )
+    assert cmd_fuse_bag(resolve(overrides={"bag": bag})) == 1
+    err = capsys.readouterr().err
+    assert f"error: the report {tmp_path / 'report.json'} could not be written" in err
+    assert "1 FAILED:" in err and "reading stopped after" in err
+
+
 def test_bag_output_inside_the_input_bag_folder_is_refused(capsys, tmp_path, tiny_weights):
     pytest.importorskip("rosbags", reason="rosbags reads and writes the bags")
     write_small_bag(tmp_path / "bag", "mcap")

@@ -68,7 +68,11 @@ def file_sha256(path: str | Path) -> str:
 
 def _atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
     """Write through a temporary file in the same folder, then rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as exc:  # a file where a folder of the path should be
+        in_the_way = next((p for p in path.parents if p.exists() and not p.is_dir()), exc.filename)
+        raise NotADirectoryError(f"{path}: {in_the_way} is a file, so {path.name} cannot be written there") from None
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
     os.close(fd)
     try:

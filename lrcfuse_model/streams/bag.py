@@ -309,14 +309,19 @@ def cmd_fuse_bag(cfg: dict[str, Any]) -> int:
         copy_inputs=b["copy_inputs"],
     )
     print(summary(report))
+    report_error = ""
     if b["report"]:
-        write_json(b["report"], report)
-        print(f"report: {b['report']}")
+        try:
+            write_json(b["report"], report)
+            print(f"report: {b['report']}")
+        except OSError as exc:  # the failures are still printed below, all of them
+            report_error = f"the report {b['report']} could not be written ({exc})"
+            print(f"error: {report_error}", file=sys.stderr)
     if report["failed"]:
         print(f"{len(report['failed'])} FAILED:", file=sys.stderr)
-        for row in report["failed"][:30]:
+        shown = report["failed"] if report_error else report["failed"][:30]
+        for row in shown:
             print(f"  {row['error']}", file=sys.stderr)
-        if len(report["failed"]) > 30:
-            print(f"  ... and {len(report['failed']) - 30} more (all in the report)", file=sys.stderr)
-        return 1
-    return 0
+        if len(report["failed"]) > len(shown):
+            print(f"  ... and {len(report['failed']) - len(shown)} more (all in the report)", file=sys.stderr)
+    return 1 if report["failed"] or report_error else 0

@@ -137,6 +137,15 @@ def test_cli_export_onnx(tiny_weights, make_dataset, tmp_path, capsys):
     assert np.abs(ort.fuse(frame, frame) - ref).max() < 1e-5
 
 
+def test_export_into_a_file_as_if_it_were_a_folder_names_the_file(tiny_model, tmp_path):
+    (tmp_path / "some_file").write_text("keep me")
+    message = f"{tmp_path / 'some_file'} is a file, so x.onnx cannot be written"
+    for target in (tmp_path / "some_file" / "x.onnx", tmp_path / "some_file" / "deeper" / "x.onnx"):
+        with pytest.raises(NotADirectoryError, match=message):
+            export_onnx(tiny_model, target)
+    assert (tmp_path / "some_file").read_text() == "keep me"
+
+
 def test_cli_export_engine_without_tensorrt(tiny_weights, tmp_path, capsys):
     if importlib.util.find_spec("tensorrt") and torch.cuda.is_available():
         pytest.skip("TensorRT and CUDA are present: the engine is built instead")
