@@ -132,9 +132,22 @@ def read_image(path: str | Path) -> np.ndarray:
                 return np.asarray(im, dtype=np.float32)
             return np.asarray(im.convert("RGB"), dtype=np.uint8)
     except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-        hint = " (PIL reads float32 TIFFs, not float64: save as float32)" if path.suffix.lower() in TIFF else ""
-        raise InputError(f"{path}: not a readable image ({exc}){hint}") from exc
+        float_tiff = _read_float_tiff(path) if path.suffix.lower() in TIFF else None
+        if float_tiff is not None:
+            return float_tiff
+        raise InputError(f"{path}: not a readable image ({exc})") from exc
 
+
+def _read_float_tiff(path: Path) -> np.ndarray | None:
+    """A one-channel float64 (or float32) TIFF through OpenCV, which PIL cannot open; ``None`` if it is not one."""
+    try:
+        import cv2
+    except ImportError:
+        return None
+    arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if arr is None or arr.ndim != 2 or arr.dtype not in (np.float32, np.float64):
+        return None
+    return arr
 
 
 def to_single_channel(img: np.ndarray, name: str = "image") -> np.ndarray:

@@ -139,6 +139,17 @@ def test_read_float32_tiff_keeps_the_values(tmp_path):
     np.testing.assert_array_equal(out, kelvin)
 
 
+def test_read_float64_tiff_keeps_the_values(tmp_path):
+    cv2 = pytest.importorskip("cv2", reason="PIL cannot open float64 TIFFs; OpenCV reads them")
+    kelvin = 290.0 + 20.0 * np.random.default_rng(5).random((12, 13))
+    assert cv2.imwrite(str(tmp_path / "k64.tiff"), kelvin)
+    out = read_image(tmp_path / "k64.tiff")
+    assert out.dtype == np.float64
+    np.testing.assert_array_equal(out, kelvin)
+    normalised = normalize_thermal(out, mode="fixed", fixed_range=(290, 310))
+    np.testing.assert_allclose(normalised, (kelvin - 290) / 20, atol=1e-6)
+
+
 def test_unknown_thermal_norm():
     with pytest.raises(InputError, match="thermal_norm must be one of"):
         normalize_thermal(thermal16(), mode="log")
