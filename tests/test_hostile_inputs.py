@@ -439,6 +439,27 @@ def write_small_bag(folder: Path, storage: str) -> Path:
     return next(folder.glob("*.db3" if storage == "sqlite3" else "*.mcap"))
 
 
+def write_small_ros1_bag(path: Path) -> Path:
+    """A ROS 1 .bag with 4 mono16 thermal + 4 rgb8 frames."""
+    from rosbags.rosbag1 import Writer
+    from rosbags.typesys import Stores, get_typestore
+
+    types = get_typestore(Stores.ROS1_NOETIC)
+    t = types.types
+    with Writer(path) as writer:
+        conns = {
+            n: writer.add_connection(f"/{n}/image_raw", "sensor_msgs/msg/Image", typestore=types)
+            for n in ("thermal", "rgb")
+        }
+        for i in range(4):
+            stamp = t["builtin_interfaces/msg/Time"](sec=100 + i, nanosec=0)
+            for name, encoding, step in (("thermal", "mono16", 64), ("rgb", "rgb8", 96)):
+                header = t["std_msgs/msg/Header"](seq=i, stamp=stamp, frame_id=name)
+                msg = t["sensor_msgs/msg/Image"](header, 24, 32, encoding, 0, step, np.full(24 * step, 9 * i, np.uint8))
+                writer.write(conns[name], (100 + i) * 10**9, types.serialize_ros1(msg, "sensor_msgs/msg/Image"))
+    return path
+
+
 def bag_cases(tmp_path: Path) -> dict[str, Path]:
     rng = np.random.default_rng(2)
     cases = {}
@@ -450,6 +471,9 @@ def bag_cases(tmp_path: Path) -> dict[str, Path]:
         data = write_small_bag(tmp_path / f"good_{storage}", storage).read_bytes()
         (tmp_path / f"truncated{suffix}").write_bytes(data[: len(data) // 2])
         cases[f"truncated{suffix}"] = tmp_path / f"truncated{suffix}"
+    data = write_small_ros1_bag(tmp_path / "good.bag").read_bytes()
+    (tmp_path / "truncated.bag").write_bytes(data[: len(data) // 2])
+    cases["truncated.bag"] = tmp_path / "truncated.bag"
     return cases
 
 
@@ -473,6 +497,7 @@ KINDS = {".mcap": "rosbag2 MCAP", ".db3": "rosbag2 sqlite3 (.db3)", ".bag": "ROS
         "truncated.db3",
         "empty.bag",
         "random.bag",
+        "truncated.bag",
     ],
 )
 def test_unreadable_bags(capsys, tmp_path, bags, tiny_weights, name):
