@@ -166,9 +166,10 @@ def test_export_into_a_file_as_if_it_were_a_folder(capsys, tmp_path):
 
 def test_single_pair_output_without_an_image_suffix(capsys, tmp_path, pair_dirs, fuse_args):
     ir, vi = pair_dirs / "ir" / "p0.png", pair_dirs / "vi" / "p0.jpg"
+    before = snapshot(pair_dirs)
     code, err = cli(capsys, "fuse", "--ir", ir, "--vi", vi, "--out", tmp_path / "fused.xyz", *fuse_args)
     assert code == 2 and "expected a name ending in an image format" in err
-    assert not (tmp_path / "fused.xyz").exists()
+    assert not (tmp_path / "fused.xyz").exists() and snapshot(pair_dirs) == before
 
 
 def test_report_that_cannot_be_written_prints_the_failed_pairs(capsys, tmp_path, pair_dirs, fuse_args):
@@ -287,12 +288,13 @@ def test_cuda_without_cuda(capsys, tmp_path, pair_dirs, fuse_args, command):
     args = (
         ["--ir", pair_dirs / "ir", "--vi", pair_dirs / "vi", *fuse_args] if command == "fuse" else ["--data", pair_dirs]
     )
+    before = snapshot(pair_dirs)
     code, err = cli(capsys, command, *args, "--out", tmp_path / "out", "--device", "cuda")
     assert code == 2
     assert error_line(err).startswith(
         f"lrcfuse {command}: error: --device ({command}.device) cuda: CUDA is not available here"
     )
-    assert not (tmp_path / "out").exists()
+    assert not (tmp_path / "out").exists() and snapshot(pair_dirs) == before
 
 
 @pytest.mark.parametrize(
