@@ -167,6 +167,7 @@ def main() -> int:
         return 1
     for line in re.findall(r"(?:\w+ inputs,|reliability auto: subscribed \w+ to '[^']+')", text):
         print(f"node: {line.rstrip(',')}")
+    print("load average (1, 5, 15 min) at the end: " + ", ".join(f"{v:.2f}" for v in os.getloadavg()))
     for k, stream in enumerate(("thermal", "rgb")):
         n_sent, n_got = int(sent.group(k + 1)), int(received[-1][k])
         print(f"{stream:8s} sent {n_sent:5d} received {n_got:5d} = {100.0 * n_got / max(1, n_sent):6.2f} %")
