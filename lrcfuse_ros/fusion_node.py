@@ -510,8 +510,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             node.destroy_node()
         rclpy.try_shutdown()
         shutdown.finished()
-    if unfinished:
-        exit_now(0)  # an inference thread is still in the backend: see lrcfuse_ros.shutdown
+    if unfinished or shutdown.requested.is_set():
+        # Ended by a signal: skip the interpreter's tear-down, which resets the signal handlers (launch's second
+        # SIGINT would kill the process, exit -2) and would abort under an inference thread still in the backend.
+        exit_now(0)
     return 0
 
 

@@ -14,6 +14,11 @@ SIGTERM. What this module guarantees, and how:
   :data:`GRACE_S` to finish and publish, then leaves it. A process whose inference thread is still in
   the network ends with ``os._exit(0)`` after rclpy is shut down and the logs are flushed: a normal
   interpreter exit would tear down the backend's C++ state under the running thread and abort.
+* A process ended by a signal always leaves through ``os._exit(0)`` once rclpy is shut down: the
+  interpreter's tear-down restores the default handlers, so launch's second SIGINT arriving during
+  it killed the process (exit -2) whenever the clean-up was quick (a signal during start-up).
+* Not covered: the first ~0.5 s of the process, before ``main()`` runs (Python's own imports of the
+  node module); a signal there ends it as Python does by default.
 * A watchdog started by the first signal ends the process (status 0, one log line saying why) if the
   clean-up itself has not finished after :data:`DEADLINE_S`, whatever it is blocked on.
 
