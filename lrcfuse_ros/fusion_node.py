@@ -37,11 +37,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import rclpy
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
-from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node
-from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import String
 
@@ -68,12 +64,11 @@ from .model_choice import choose_model, explain, needs_rebuild, planned_on_gpu
 from .node_params import declare_parameters
 from .params import ParameterError, check_values, data_config
 from .qos import image_qos, silent_topic_hint
-from .shutdown import GRACE_S, ShutdownRequest, exit_now, spin_until_signal
+from .shutdown import GRACE_S, run_node
 from .stats import PipelineStats, StreamWatch
 from .throttle import KeyedThrottle
 
 NODE_NAME = "lrcfuse_fusion"
-RCLError = _rclpy.RCLError
 THERMAL_TOPIC = "thermal/image_raw"
 RGB_TOPIC = "rgb/image_raw"
 FUSED_TOPIC = "fused/image"
@@ -477,44 +472,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         _reexec_with_fast_malloc(sys.argv[1:], module="lrcfuse_ros.fusion_node")
     args = list(sys.argv if argv is None else [sys.argv[0], *argv])
-    # Our own signal handling (rclpy's is off): Ctrl-C and SIGTERM end the node within launch's 5 s with
-    # status 0, however long the frame in the network takes; see lrcfuse_ros.shutdown.
-    shutdown = ShutdownRequest(name=NODE_NAME)
-    shutdown.install()
     profile = apply_default_profile()  # before rclpy.init loads Fast DDS; a user's own profile is kept
-    try:
-        rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    except RCLError as exc:  # bad --ros-args, e.g. a --params-file that does not exist or does not parse
-        print(f"[{NODE_NAME}] cannot start: {exc}", file=sys.stderr)
-        return 2
-    node = None
-    unfinished = 0
-    try:
-        try:
-            node = FusionNode()
-            if profile:
-                node.get_logger().info(f"Fast DDS profile {profile} (FASTDDS_DEFAULT_PROFILES_FILE was not set)")
-        except (ParameterError, FileNotFoundError, ValueError, ImportError, RuntimeError) as exc:
-            # Start-up errors (bad parameter, missing weights, unavailable backend): one clear line, no traceback.
-            print(f"[{NODE_NAME}] cannot start: {exc}", file=sys.stderr)
-            return 2
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        spin_until_signal(executor, shutdown, rclpy.ok)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        shutdown.interrupt = False  # a signal during the clean-up below must not raise into it
-        if node is not None:
-            unfinished = node.stop()
-            node.destroy_node()
-        rclpy.try_shutdown()
-        shutdown.finished()
-    if unfinished or shutdown.requested.is_set():
-        # Ended by a signal: skip the interpreter's tear-down, which resets the signal handlers (launch's second
-        # SIGINT would kill the process, exit -2) and would abort under an inference thread still in the backend.
-        exit_now(0)
-    return 0
+
+    def make_node() -> FusionNode:
+        node = FusionNode()
+        if profile:
+            node.get_logger().info(f"Fast DDS profile {profile} (FASTDDS_DEFAULT_PROFILES_FILE was not set)")
+        return node
+
+    # Ctrl-C and SIGTERM end the node within launch's 5 s with status 0, however long the frame in the network
+    # takes; start-up errors (bad parameter, missing weights, unavailable backend) are one line, status 2.
+    startup_errors = (ParameterError, FileNotFoundError, ValueError, ImportError, RuntimeError)
+    return run_node(make_node, NODE_NAME, args, startup_errors)
 
 
 if __name__ == "__main__":

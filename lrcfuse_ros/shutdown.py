@@ -22,7 +22,7 @@ SIGTERM. What this module guarantees, and how:
 * A watchdog started by the first signal ends the process (status 0, one log line saying why) if the
   clean-up itself has not finished after :data:`DEADLINE_S`, whatever it is blocked on.
 
-ROS-free apart from the executor passed in, so the signal logic is testable on its own.
+:func:`run_node` is the whole life of a node process (init, build, spin, clean-up) on these terms.
 """
 
 from __future__ import annotations
@@ -31,7 +31,14 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable, Sequence
 from typing import Any
+
+import rclpy
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
+from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
 
 # Seconds the node waits for a pair already in the network before leaving it unfinished.
 GRACE_S = 2.0
@@ -101,3 +108,47 @@ def exit_now(status: int) -> None:
         except Exception:  # a closed pipe must not keep the process alive
             pass
     os._exit(status)
+
+
+def run_node(
+    make_node: Callable[[], Node], name: str, args: Sequence[str], startup_errors: tuple[type[BaseException], ...]
+) -> int:
+    """Init rclpy with ``args``, build the node, spin it until SIGINT / SIGTERM, clean up; the exit status.
+
+    ``make_node`` must return a node with ``stop() -> int`` (pairs left unfinished) and ``destroy_node()``.
+    Our own signal handling (rclpy's is off, see the module docstring). A bad ``--ros-args`` (a
+    ``--params-file`` that does not exist or does not parse) or one of ``startup_errors`` while building
+    the node: one line ``[name] cannot start: ...`` on stderr, status 2, no traceback.
+    """
+    shutdown = ShutdownRequest(name=name)
+    shutdown.install()
+    try:
+        rclpy.init(args=list(args), signal_handler_options=SignalHandlerOptions.NO)
+    except _rclpy.RCLError as exc:
+        print(f"[{name}] cannot start: {exc}", file=sys.stderr)
+        return 2
+    node = None
+    unfinished = 0
+    try:
+        try:
+            node = make_node()
+        except startup_errors as exc:
+            print(f"[{name}] cannot start: {exc}", file=sys.stderr)
+            return 2
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        spin_until_signal(executor, shutdown, rclpy.ok)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        shutdown.interrupt = False  # a signal during the clean-up below must not raise into it
+        if node is not None:
+            unfinished = node.stop()
+            node.destroy_node()
+        rclpy.try_shutdown()
+        shutdown.finished()
+    if unfinished or shutdown.requested.is_set():
+        # Ended by a signal: skip the interpreter's tear-down, which resets the signal handlers (launch's second
+        # SIGINT would kill the process, exit -2) and would abort under an inference thread still in the backend.
+        exit_now(0)
+    return 0
