@@ -54,6 +54,13 @@ DEFAULTS_ON_LOOPBACK = """<?xml version="1.0" encoding="UTF-8"?>
 """
 
 
+def on_loopback(profile: Path) -> str:
+    """A Fast DDS profile's text with each UDPv4 transport bound to 127.0.0.1 (the test environment's one change)."""
+    text = profile.read_text(encoding="utf-8")
+    white = "<interfaceWhiteList><address>127.0.0.1</address></interfaceWhiteList>"
+    return re.sub(r"(<type>UDPv4</type>)", r"\1" + white, text)
+
+
 def publish(args: argparse.Namespace) -> int:
     """The camera-like publisher (a child process): waits for a match, sends, prints ``sent T R``."""
     import numpy as np
@@ -113,7 +120,12 @@ def main() -> int:
     p.add_argument(
         "--node-args", default="", help="extra node arguments after --ros-args, e.g. '-p reliability:=reliable'"
     )
-    p.add_argument("--node-profile", default="", help="FASTDDS_DEFAULT_PROFILES_FILE of the node ('' = the defaults)")
+    p.add_argument(
+        "--node-profile",
+        default="",
+        help="FASTDDS_DEFAULT_PROFILES_FILE of the node ('' = the defaults; 'shipped' = config/fastdds_large_shm.xml, "
+        "which fusion_node applies when none is set, on loopback)",
+    )
     p.add_argument("--domain", type=int, default=40 + os.getpid() % 50)
     p.add_argument("--role", default="bench", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -126,6 +138,9 @@ def main() -> int:
         defaults = Path(tmp) / "fastdds_defaults_loopback.xml"
         defaults.write_text(DEFAULTS_ON_LOOPBACK, encoding="utf-8")
         base = loopback_env(args.domain)
+        if args.node_profile == "shipped":  # the profile fusion_node applies, with UDP bound to loopback
+            args.node_profile = str(Path(tmp) / "fastdds_large_shm_loopback.xml")
+            Path(args.node_profile).write_text(on_loopback(REPO / "config" / "fastdds_large_shm.xml"), encoding="utf-8")
         node_env = dict(base, FASTDDS_DEFAULT_PROFILES_FILE=args.node_profile or str(defaults))
         pub_env = dict(base, FASTDDS_DEFAULT_PROFILES_FILE=args.publisher_profile or str(defaults))
         node_log = Path(tmp) / "node.log"
