@@ -63,9 +63,9 @@ PROBE_SIZE = 64  # the geometry is traced on a PROBE_SIZE x PROBE_SIZE frame (a 
 # as peak RSS growth per pixel with LRCFuse (128-channel codes) at 256x256 and 512x512 (torch 2.13,
 # onnxruntime 1.23, this 2-core CPU): ONNX Runtime 3.06 KB/px -> 6.0; PyTorch with glibc's default
 # allocator 3.14 KB/px -> 6.1, with the tuned allocator (no mmap, no trim: freed blocks are kept and
-# fragment) 5.59 KB/px -> 10.9. Rounded up by about 10 % so that the budget holds. TensorRT is not
+# fragment) 5.59 / 6.15 KB/px -> 10.9 / 12.0. Rounded up by about 10 % so that the budget holds. TensorRT is not
 # measured here (no GPU): ONNX Runtime's factor, for GPU memory.
-LIVE_FACTOR = {"onnxruntime": 6.6, "torch": 6.7, "torch-tuned": 12.0, "tensorrt": 6.6}
+LIVE_FACTOR = {"onnxruntime": 6.6, "torch": 6.7, "torch-tuned": 13.2, "tensorrt": 6.6}
 
 _POINTWISE_FUNCTIONS = {
     operator.add, operator.sub, operator.mul, operator.truediv, operator.neg, operator.pow,
