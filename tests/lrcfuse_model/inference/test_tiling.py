@@ -193,8 +193,45 @@ def test_tiled_equals_whole_frame(backend_name, shipped_default):
     assert np.abs(images[0].astype(int) - images[1]).max() <= 1
 
 
-def test_memory_is_given_back():
-    assert release_freed_memory()  # glibc here; other C libraries simply keep their memory
+_GIVE_BACK_SCRIPT = """
+import json, numpy as np, torch
+from pathlib import Path
+from lrcfuse_model import LRCFuse
+from lrcfuse_model.inference.backends import TorchBackend
+from lrcfuse_model.inference.tiling import TiledBackend, tile_geometry
+torch.set_num_threads(1)
+rss = lambda: int(Path("/proc/self/status").read_text().split("VmRSS:")[1].split()[0]) // 1024
+torch.manual_seed(0)
+model = LRCFuse(code_channels=32, feature_channels=16, decoder_channels=[16, 16], llrr_blocks=2, cfpm_stages=2).eval()
+plain = TorchBackend(model)
+tiles = TiledBackend(plain, tile_geometry(model), tile="off")
+small, big = (np.random.default_rng(0).random((n, n), dtype=np.float32) for n in (48, 400))
+plain.fuse(small, small)
+base = rss()
+plain.fuse(big, big)
+kept = rss()  # the tuned allocator keeps what the big frame freed
+tiles.fuse(small, small)
+tiles.fuse(big, big)  # larger than the frame before: given back afterwards
+print(json.dumps({"base": base, "kept": kept, "after": rss()}))
+"""
+
+
+def test_memory_is_given_back_after_a_larger_frame():
+    import json
+    import subprocess
+    import sys
+
+    from lrcfuse_model.malloc_tuning import allocator_env
+
+    if not release_freed_memory():
+        pytest.skip("no glibc malloc_trim here (other C libraries keep their memory)")
+    out = subprocess.run(
+        [sys.executable, "-c", _GIVE_BACK_SCRIPT], env=allocator_env(tuned=True), capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    mib = json.loads(out.stdout.strip().splitlines()[-1])
+    assert mib["kept"] - mib["base"] > 100, mib  # without giving back, the big frame's memory stays
+    assert mib["after"] - mib["base"] < 0.25 * (mib["kept"] - mib["base"]), mib
 
 
 def test_cli_tile_option(tmp_path, tiny_weights):
