@@ -288,6 +288,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:  # a write that failed part-way (read-only, disk full, a file in the way...)
         print(f"lrcfuse {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except MemoryError as exc:  # a frame too large for this machine (inference/tiling.py names the way out)
+        print(f"lrcfuse {args.command}: error: {exc or 'out of memory'}", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print(f"lrcfuse {args.command}: interrupted", file=sys.stderr)
         return EXIT_SIGNAL_BASE + 2  # SIGINT
