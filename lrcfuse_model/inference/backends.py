@@ -49,10 +49,12 @@ from .tiling import TiledBackend, parse_memory, parse_tile, tiled
 BACKEND_NAMES = ("auto", "torch", "onnxruntime", "tensorrt")
 ENGINE_SUFFIXES = (".engine", ".plan")
 ORT_DISABLED_OPTIMIZERS = ("NchwcTransformer",)
-# ONNX Runtime's CPU memory arena keeps the largest frame's buffers for the life of the session; without
-# it they go back to the allocator after each run (and to the system after a larger frame, see
-# tiling.release_freed_memory). Measured in docs/deployment.md (issue 14).
-ORT_CPU_ARENA = False
+# ONNX Runtime's CPU memory arena: kept (without it the default model ran 5.6 % slower at 256x320 here);
+# it would keep the largest frame's buffers for the life of the session, so after a frame larger than
+# the one before the tiling wrapper has the last run shrink it (shrink_after_next_run) and trims the
+# heap (tiling.release_freed_memory). Measured in docs/deployment.md (issue 14).
+ORT_CPU_ARENA = True
+ORT_ARENA_SHRINK = ("memory.enable_memory_arena_shrinkage", "cpu:0")
 
 _LOG = logging.getLogger("lrcfuse")
 
@@ -129,6 +131,7 @@ class OnnxRuntimeBackend(Backend):
         self.device = str(device)
         providers = onnxruntime_providers(ort, self.device)
         self.threads = threads or os.cpu_count() or 1
+        self._ort, self._shrink_next = ort, False
         self.session = self._session(ort, providers)
         # threads=0 means "what suits this network": an export may say it runs best on fewer cores
         # (LRCFuse-RT: its operators are too small to share, see nn/rt_model.py).
@@ -159,9 +162,18 @@ class OnnxRuntimeBackend(Backend):
             str(self.onnx_path), options, providers=providers, disabled_optimizers=list(ORT_DISABLED_OPTIMIZERS)
         )
 
+    def shrink_after_next_run(self) -> None:
+        """Have the next run give the CPU memory arena's unused regions back (ONNX Runtime's arena shrinkage)."""
+        self._shrink_next = True
+
     def fuse(self, ir: np.ndarray, vi_y: np.ndarray) -> np.ndarray:
         ir_in, vi_in = _network_inputs(ir, vi_y)
-        (out,) = self.session.run(["fused"], {"ir": ir_in, "vi": vi_in})
+        options = None
+        if self._shrink_next:
+            options = self._ort.RunOptions()
+            options.add_run_config_entry(*ORT_ARENA_SHRINK)
+            self._shrink_next = False
+        (out,) = self.session.run(["fused"], {"ir": ir_in, "vi": vi_in}, options)
         return np.asarray(out[0, 0], dtype=np.float32)
 
 

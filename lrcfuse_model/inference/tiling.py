@@ -26,10 +26,10 @@ exactly the inputs it sees in the whole frame:
   runs whole; a larger one is cut into the fewest near-equal tiles whose area (margins included)
   fits. ``tile=N`` forces cores of N x N pixels instead.
 * **Memory back after a big frame.** After a frame larger than the one before, freed memory is given
-  back to the system (glibc ``malloc_trim``; the ONNX Runtime backend runs without its CPU memory
-  arena so its buffers are freed as well): a process that saw one 4K frame returns near its
-  baseline. Not after every frame: a stream of equal frames keeps its buffers (the fast path the
-  allocator settings of :mod:`lrcfuse_model.malloc_tuning` are there for).
+  back to the system (glibc ``malloc_trim``; ONNX Runtime's last run of that frame shrinks its CPU
+  memory arena first): a process that saw one 4K frame returns near its baseline. Not after every
+  frame: a stream of equal frames keeps its buffers (the fast path the allocator settings of
+  :mod:`lrcfuse_model.malloc_tuning` are there for).
 
 Exactness, stated: LRCFuse: tiled = whole frame up to float rounding at every size. LRCFuse-RT: the
 same when the frame's width and height are multiples of its pooling scale (8); otherwise the whole
@@ -325,14 +325,21 @@ class TiledBackend:
                 f"{self.tile}, max_memory {format_bytes(self.max_memory) if self.max_memory else 'none'}): "
                 f"{first[:200]}; use tile auto with a smaller max_memory"
             ) from None
-        if self._last_pixels and height * width > self._last_pixels:
-            release_freed_memory()  # a larger frame than the last: give its extra buffers back
+        if height * width > self._last_pixels:
+            release_freed_memory()  # a larger frame than the last (or the first): give its extra buffers back
         self._last_pixels = height * width
         return out
 
     def _fuse_tiles(self, ir: np.ndarray, vi_y: np.ndarray, tiles: list[Tile]) -> np.ndarray:
         height, width = ir.shape[:2]
+        shrink = getattr(self.inner, "shrink_after_next_run", None)  # a runtime's own memory pool (ONNX Runtime)
+        if shrink is not None and height * width > self._last_pixels:
+            shrink_at = len(tiles) - 1  # its last run gives the pool's unused regions back, for the trim
+        else:
+            shrink_at = -1
         if len(tiles) == 1:
+            if shrink_at == 0:
+                shrink()
             out = self.inner.fuse(ir, vi_y)
         else:
             if (height, width) not in self._logged:
@@ -351,7 +358,9 @@ class TiledBackend:
                     f"tile {self.tile})"
                 )
             out = np.empty((height, width), np.float32)
-            for t in tiles:
+            for i, t in enumerate(tiles):
+                if i == shrink_at:
+                    shrink()
                 out[t.core] = self.inner.fuse(ir[t.read], vi_y[t.read])[t.inner]
         return out
 

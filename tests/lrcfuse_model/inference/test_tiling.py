@@ -114,39 +114,49 @@ def test_tiled_equals_whole_frame(backend_name, shipped_default):
 
 
 _GIVE_BACK_SCRIPT = """
-import json, numpy as np, torch
+import json, sys, tempfile, numpy as np, torch
 from pathlib import Path
 from lrcfuse_model import LRCFuse
-from lrcfuse_model.inference.backends import TorchBackend
+from lrcfuse_model.inference.backends import OnnxRuntimeBackend, TorchBackend
 from lrcfuse_model.inference.tiling import TiledBackend, tile_geometry
 torch.set_num_threads(1)
 rss = lambda: int(Path("/proc/self/status").read_text().split("VmRSS:")[1].split()[0]) // 1024
 torch.manual_seed(0)
 model = LRCFuse(code_channels=32, feature_channels=16, decoder_channels=[16, 16], llrr_blocks=2, cfpm_stages=2).eval()
-plain = TorchBackend(model)
+if sys.argv[1] == "torch":
+    plain = TorchBackend(model)
+else:
+    from lrcfuse_model.inference.export import export_onnx
+    plain = OnnxRuntimeBackend(export_onnx(model, Path(tempfile.mkdtemp()) / "m.onnx"), threads=1)
 tiles = TiledBackend(plain, tile_geometry(model), tile="off")
 small, big = (np.random.default_rng(0).random((n, n), dtype=np.float32) for n in (48, 400))
 plain.fuse(small, small)
 base = rss()
 plain.fuse(big, big)
-kept = rss()  # the tuned allocator keeps what the big frame freed
+kept = rss()  # the tuned allocator (and ONNX Runtime's arena) keep what the big frame used
 tiles.fuse(small, small)
 tiles.fuse(big, big)  # larger than the frame before: given back afterwards
 print(json.dumps({"base": base, "kept": kept, "after": rss()}))
 """
 
 
-def test_memory_is_given_back_after_a_larger_frame():
+@pytest.mark.parametrize("backend_name", ["torch", "onnxruntime"])
+def test_memory_is_given_back_after_a_larger_frame(backend_name):
     import json
     import subprocess
     import sys
 
     from lrcfuse_model.malloc_tuning import allocator_env
 
+    if backend_name == "onnxruntime":
+        pytest.importorskip("onnxruntime")
     if not release_freed_memory():
         pytest.skip("no glibc malloc_trim here (other C libraries keep their memory)")
     out = subprocess.run(
-        [sys.executable, "-c", _GIVE_BACK_SCRIPT], env=allocator_env(tuned=True), capture_output=True, text=True
+        [sys.executable, "-c", _GIVE_BACK_SCRIPT, backend_name],
+        env=allocator_env(tuned=True),
+        capture_output=True,
+        text=True,
     )
     assert out.returncode == 0, out.stderr
     mib = json.loads(out.stdout.strip().splitlines()[-1])
