@@ -49,11 +49,12 @@ from .tiling import TiledBackend, parse_memory, parse_tile, tiled
 BACKEND_NAMES = ("auto", "torch", "onnxruntime", "tensorrt")
 ENGINE_SUFFIXES = (".engine", ".plan")
 ORT_DISABLED_OPTIMIZERS = ("NchwcTransformer",)
-# ONNX Runtime's CPU memory arena: kept (without it the default model ran 5.6 % slower at 256x320 here);
-# it would keep the largest frame's buffers for the life of the session, so after a frame larger than
-# the one before the tiling wrapper has the last run shrink it (shrink_after_next_run) and trims the
-# heap (tiling.release_freed_memory). Measured in docs/deployment.md (issue 14).
-ORT_CPU_ARENA = True
+# ONNX Runtime's CPU memory arena: off. It grows in powers of two, so a tile's working memory took up to
+# 37 % more (the node's 1080p peak: 2723 MiB with it, 1984 MiB without, max_memory 2GB), and it keeps the
+# largest frame's buffers for the session. The price: the default model 5.6 % slower at 256x320 here,
+# LRCFuse-RT 0.3-1.9 % (docs/deployment.md, issue 14). With the arena on, the tiling wrapper has the last
+# run of a larger frame shrink it (shrink_after_next_run) before trimming the heap.
+ORT_CPU_ARENA = False
 ORT_ARENA_SHRINK = ("memory.enable_memory_arena_shrinkage", "cpu:0")
 
 _LOG = logging.getLogger("lrcfuse")
@@ -154,7 +155,7 @@ class OnnxRuntimeBackend(Backend):
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.enable_cpu_mem_arena = ORT_CPU_ARENA
+        options.enable_cpu_mem_arena = self._arena = ORT_CPU_ARENA
         # ORT's NCHWc layout pass converts every conv's 128-channel input/output between layouts,
         # because the reflect Pads and the element-wise ops between the convs stay in NCHW: on this
         # network the conversions cost more than the blocked convs gain (9% more CPU time measured).
@@ -164,7 +165,7 @@ class OnnxRuntimeBackend(Backend):
 
     def shrink_after_next_run(self) -> None:
         """Have the next run give the CPU memory arena's unused regions back (ONNX Runtime's arena shrinkage)."""
-        self._shrink_next = True
+        self._shrink_next = self._arena  # without an arena there is nothing to shrink (ORT refuses the option)
 
     def fuse(self, ir: np.ndarray, vi_y: np.ndarray) -> np.ndarray:
         ir_in, vi_in = _network_inputs(ir, vi_y)

@@ -126,7 +126,9 @@ model = LRCFuse(code_channels=32, feature_channels=16, decoder_channels=[16, 16]
 if sys.argv[1] == "torch":
     plain = TorchBackend(model)
 else:
+    import lrcfuse_model.inference.backends as backends
     from lrcfuse_model.inference.export import export_onnx
+    backends.ORT_CPU_ARENA = sys.argv[1] == "onnxruntime-arena"  # with its arena: shrunk, then trimmed
     plain = OnnxRuntimeBackend(export_onnx(model, Path(tempfile.mkdtemp()) / "m.onnx"), threads=1)
 tiles = TiledBackend(plain, tile_geometry(model), tile="off")
 small, big = (np.random.default_rng(0).random((n, n), dtype=np.float32) for n in (48, 400))
@@ -140,7 +142,7 @@ print(json.dumps({"base": base, "kept": kept, "after": rss()}))
 """
 
 
-@pytest.mark.parametrize("backend_name", ["torch", "onnxruntime"])
+@pytest.mark.parametrize("backend_name", ["torch", "onnxruntime", "onnxruntime-arena"])
 def test_memory_is_given_back_after_a_larger_frame(backend_name):
     import json
     import subprocess
@@ -148,7 +150,7 @@ def test_memory_is_given_back_after_a_larger_frame(backend_name):
 
     from lrcfuse_model.malloc_tuning import allocator_env
 
-    if backend_name == "onnxruntime":
+    if backend_name.startswith("onnxruntime"):
         pytest.importorskip("onnxruntime")
     if not release_freed_memory():
         pytest.skip("no glibc malloc_trim here (other C libraries keep their memory)")
