@@ -147,6 +147,18 @@ def _lr_lambda(schedule: str, steps: int):
     raise ValueError(f"train.lr_schedule must be 'constant' or 'cosine', got {schedule!r}")
 
 
+def _convolutions_channels_last(module: torch.nn.Module) -> None:
+    """Store every convolution's weight as NHWC (``train.channels_last``).
+
+    oneDNN's convolutions, forward and backward, run about 1.2x faster on NHWC batches on the 2-core CPU
+    this was measured on (``benchmarks/train_step.py``, 5 interleaved rounds). Only the 4-D weights move:
+    the soft thresholds are per-channel vectors, which have no channels-last layout.
+    """
+    for m in module.modules():
+        if isinstance(m, torch.nn.Conv2d | torch.nn.ConvTranspose2d):
+            m.to(memory_format=torch.channels_last)
+
+
 class Trainer:
     """Builds model, loss, data and optimizer from a resolved config and runs the loop."""
 
@@ -160,6 +172,10 @@ class Trainer:
         self.device = torch.device(t["device"])
         self.model = build_model(t["architecture"], cfg).to(self.device)
         self.loss = FusionLoss(cfg["loss"]).to(self.device)
+        self.memory_format = torch.channels_last if t["channels_last"] else torch.contiguous_format
+        if t["channels_last"]:
+            _convolutions_channels_last(self.model)
+            _convolutions_channels_last(self.loss)
         if self.loss.features is None:
             log.warning("loss.feature_net is 'none': training WITHOUT the perceptual terms (pixel + sobel only)")
         if sampler is None:
@@ -237,7 +253,8 @@ class Trainer:
     def train_step(self) -> tuple[float, dict[str, float]]:
         t = self.cfg["train"]
         ir, vi = self.sampler.batch(self.step, t["batch_size"], t["seed"])
-        ir, vi = ir.to(self.device), vi.to(self.device)
+        ir = ir.to(self.device).contiguous(memory_format=self.memory_format)
+        vi = vi.to(self.device).contiguous(memory_format=self.memory_format)
         self.model.train()
         fused = self.model(ir, vi)
         total, terms = self.loss(fused, ir, vi)
