@@ -108,13 +108,8 @@ class YOLOv5Detector(SelectionSettings, Detector):
         if image_size <= 0:
             raise ValueError(f"image_size must be positive, got {image_size}")
         self.image_size = image_size
-        self.selection = Selection(
-            float(confidence),
-            float(iou),
-            class_filter_ids(classes, self.names, self.name),
-            multi_label,
-            max_detections,
-            max_candidates,
+        self.selection = Selection.for_detector(
+            self.names, self.name, confidence, iou, classes, multi_label, max_detections, max_candidates
         )
 
     @torch.inference_mode()

@@ -33,7 +33,7 @@ import numpy as np
 
 from ..dependencies import require
 from .boxes import letterbox, scale_boxes
-from .interface import Detections, Detector, check_image, class_filter_ids
+from .interface import Detections, Detector, check_image
 from .postprocess import Selection, SelectionSettings, select_detections
 
 __all__ = ["OnnxYoloDetector", "OutputLayout", "export_yolov5_onnx", "output_layout", "read_onnx_meta"]
@@ -167,13 +167,8 @@ class OnnxYoloDetector(SelectionSettings, Detector):
         warm = self._run(np.full((*(self.input_hw or (image_size, image_size)), 3), 114, np.uint8))
         self.layout = output_layout(warm[0].shape, len(names) if names else None, warm[1], str(self.weights))
         self.names = names or [f"class{i}" for i in range(self.layout.num_classes)]
-        self.selection = Selection(
-            float(confidence),
-            float(iou),
-            class_filter_ids(classes, self.names, self.name),
-            multi_label,
-            max_detections,
-            max_candidates,
+        self.selection = Selection.for_detector(
+            self.names, self.name, confidence, iou, classes, multi_label, max_detections, max_candidates
         )
 
     def _run(self, rgb: np.ndarray) -> tuple[np.ndarray, tuple[int, int], float, tuple[float, float]]:

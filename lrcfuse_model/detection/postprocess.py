@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .boxes import batched_nms, xywh_to_xyxy
+from .interface import class_filter_ids
 
 __all__ = ["Selection", "SelectionSettings", "select_detections"]
 
@@ -36,6 +37,23 @@ class Selection:
     multi_label: bool = False
     max_detections: int = 300
     max_candidates: int = 30000
+
+    @classmethod
+    def for_detector(
+        cls,
+        names: Sequence[str],
+        detector: str,
+        confidence: float,
+        iou: float,
+        classes: Sequence[str | int] | None,
+        multi_label: bool,
+        max_detections: int,
+        max_candidates: int,
+    ) -> Selection:
+        """The selection of a detector whose classes are ``names``: ``classes`` (names and/or ids) checked against
+        them (:func:`~lrcfuse_model.detection.interface.class_filter_ids`, errors name ``detector``)."""
+        class_filter = class_filter_ids(classes, names, detector)
+        return cls(float(confidence), float(iou), class_filter, multi_label, max_detections, max_candidates)
 
 
 class SelectionSettings:
