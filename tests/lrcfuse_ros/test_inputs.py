@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-rclpy = pytest.importorskip("rclpy", reason="rclpy wheels not installed (pip install lrcfuse[ros])")
+rclpy = pytest.importorskip("rclpy", reason="rclpy wheels not installed (pip install lrcfuse_ros[ros])")
 
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.node import Node  # noqa: E402
