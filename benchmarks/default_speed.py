@@ -6,11 +6,13 @@
 
 "old" is ``export_onnx(model, deploy=False)``: the modules exported as they are, with the two
 earlier rewrites (export format 3). "new" is ``export_onnx(model)``: the same weights through
-:func:`lrcfuse_model.inference.deploy_graph.deploy_module` (export format 4). Both run in one process on
-:class:`OnnxRuntimeBackend` (the session options the node uses), alternately in rounds with the
-order swapped every round, so load drift on a shared machine hits both alike: each line gives the
-median ms and the median of the per-round old/new ratios. The outputs are compared with each other
-and with PyTorch on the same frames (largest absolute difference).
+:func:`lrcfuse_model.inference.deploy_graph.deploy_module` (export format 4's graph) with the
+``lrcfuse.cpu_spin_wait=0`` hint (format 5). "old-nospin" (``--split``) is the old graph with that hint
+added, to tell the graph's share of the gain from the session option's. All run in one process on
+:class:`OnnxRuntimeBackend` (the session options the node uses), in rounds with the order rotated
+every round, so load drift on a shared machine hits all alike: each line gives the median ms and the
+median of the per-round old/new ratios. The outputs are compared with each other and with PyTorch on
+the same frames (largest absolute difference).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import torch
 from lrcfuse_model.config import parse_size
 from lrcfuse_model.inference.backends import ORT_DISABLED_OPTIMIZERS, OnnxRuntimeBackend, TorchBackend
 from lrcfuse_model.inference.export import export_onnx
+from lrcfuse_model.inference.runtimes import SPIN_WAIT_HINT
 from lrcfuse_model.nn.checkpoint import load_model
 
 
@@ -73,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=12)
     parser.add_argument("--threads", type=int, default=0, help="ORT intra-op threads (0: the backend's choice)")
     parser.add_argument("--profile", action="store_true", help="also print ORT kernel time per op type")
+    parser.add_argument("--split", action="store_true", help="also time the old graph with the new session hint")
     args = parser.parse_args(argv)
     torch.set_num_threads(max(1, args.threads or torch.get_num_threads()))
     model = load_model(None)
@@ -81,6 +85,13 @@ def main(argv: list[str] | None = None) -> int:
         "old": export_onnx(model, folder / "old.onnx", deploy=False),
         "new": export_onnx(model, folder / "new.onnx"),
     }
+    if args.split:
+        import onnx
+
+        proto = onnx.load(str(paths["old"]))
+        onnx.helper.set_model_props(proto, {**{p.key: p.value for p in proto.metadata_props}, SPIN_WAIT_HINT: "0"})
+        paths["old-nospin"] = folder / "old_nospin.onnx"
+        onnx.save_model(proto, str(paths["old-nospin"]))
     backends = {k: OnnxRuntimeBackend(p, threads=args.threads) for k, p in paths.items()}
     reference = TorchBackend(model)
     print(f"ONNX Runtime, {backends['new'].threads} threads; exports in {folder}")
@@ -93,20 +104,20 @@ def main(argv: list[str] | None = None) -> int:
             f"{w}x{h}: max |new - old| {np.abs(outs['new'] - outs['old']).max():.2e}, "
             f"|new - torch| {np.abs(outs['new'] - ref).max():.2e}, |old - torch| {np.abs(outs['old'] - ref).max():.2e}"
         )
-        times: dict[str, list[float]] = {"old": [], "new": []}
-        ratios = []
+        keys = list(backends)
+        times: dict[str, list[float]] = {k: [] for k in keys}
         for r in range(args.rounds):
-            order = ("old", "new") if r % 2 == 0 else ("new", "old")
-            for k in order:
+            for k in keys[r % len(keys) :] + keys[: r % len(keys)]:  # each variant first in turn
                 start = time.perf_counter()
                 backends[k].fuse(ir, vi)
                 times[k].append(time.perf_counter() - start)
-            ratios.append(times["old"][-1] / times["new"][-1])
-        old_ms, new_ms = (1000 * float(np.median(times[k])) for k in ("old", "new"))
-        print(
-            f"{w}x{h}: old {old_ms:.0f} ms, new {new_ms:.0f} ms (medians of {args.rounds} rounds); "
-            f"old/new per-round ratio median {np.median(ratios):.2f} (min {min(ratios):.2f}, max {max(ratios):.2f})"
-        )
+        for k in keys[1:]:
+            ratios = np.array(times["old"]) / np.array(times[k])
+            print(
+                f"{w}x{h}: old {1000 * np.median(times['old']):.0f} ms, {k} {1000 * np.median(times[k]):.0f} ms "
+                f"(medians of {args.rounds} rounds); old/{k} per-round ratio median {np.median(ratios):.2f} "
+                f"(min {ratios.min():.2f}, max {ratios.max():.2f})"
+            )
         if args.profile:
             for k, p in paths.items():
                 rows = profile(p, h, w)

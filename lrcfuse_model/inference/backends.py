@@ -36,6 +36,7 @@ import torch
 
 from ..nn.model import LRCFuse
 from .runtimes import (
+    SPIN_WAIT_HINT,
     BackendUnavailable,
     _cuda_index,
     _import_onnxruntime,
@@ -132,13 +133,23 @@ class OnnxRuntimeBackend(Backend):
         self.device = str(device)
         providers = onnxruntime_providers(ort, self.device)
         self.threads = threads or os.cpu_count() or 1
+        self.spin_wait = True  # ONNX Runtime's default: idle pool threads spin before they sleep
         self._ort, self._shrink_next = ort, False
         self.session = self._session(ort, providers)
+        hints = self.session.get_modelmeta().custom_metadata_map
+        again = False
         # threads=0 means "what suits this network": an export may say it runs best on fewer cores
         # (LRCFuse-RT: its operators are too small to share, see nn/rt_model.py).
-        hint = self.session.get_modelmeta().custom_metadata_map.get("lrcfuse.cpu_threads", "")
+        hint = hints.get("lrcfuse.cpu_threads", "")
         if not threads and self.device == "cpu" and hint.isdigit() and 0 < int(hint) < self.threads:
-            self.threads = int(hint)
+            self.threads, again = int(hint), True
+        # An export whose operators each run for milliseconds asks for no spin-waiting (the default
+        # LRCFuse, inference/deploy_graph.py): spinning saves nothing there and takes a core from
+        # whatever else runs on the machine.
+        if self.device == "cpu" and hints.get(SPIN_WAIT_HINT) == "0":
+            self.spin_wait = False
+            again = again or self.threads > 1
+        if again:
             self.session = self._session(ort, providers)
         names = ([i.name for i in self.session.get_inputs()], [o.name for o in self.session.get_outputs()])
         if names != (["ir", "vi"], ["fused"]):
@@ -156,6 +167,8 @@ class OnnxRuntimeBackend(Backend):
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.enable_cpu_mem_arena = self._arena = ORT_CPU_ARENA
+        if not self.spin_wait:
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         # ORT's NCHWc layout pass converts every conv's 128-channel input/output between layouts,
         # because the reflect Pads and the element-wise ops between the convs stay in NCHW: on this
         # network the conversions cost more than the blocked convs gain (9% more CPU time measured).

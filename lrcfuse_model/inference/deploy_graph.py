@@ -44,7 +44,16 @@ class DeployLRCFuse(nn.Module):
     * CFPM: ``K_x^T(.) + K_y^T(.)`` is one 2 -> F convolution with ``-eta`` folded in.
 
     Every rewrite is exact in real arithmetic; float rounding moves outputs by ~1e-6.
+
+    ``cpu_spin_wait = False``: the export asks ONNX Runtime's CPU pool not to spin-wait between
+    operators (``lrcfuse.cpu_spin_wait=0``, export format 5). Each operator here runs for
+    milliseconds, so spinning saves no wake-up time worth having, while the spinning thread holds a
+    core that a training job, the ROS callbacks or the other pool thread needs: 1.11x faster per
+    frame on this shared 2-core machine (docs/deployment.md); LRCFuse-RT's sub-millisecond
+    operators keep the default.
     """
+
+    cpu_spin_wait = False
 
     def __init__(self, model: LRCFuse) -> None:
         super().__init__()

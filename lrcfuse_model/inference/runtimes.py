@@ -13,6 +13,10 @@ from typing import Any
 
 import torch
 
+# Export metadata that the ONNX Runtime backend reads: "0" = the CPU pool without spin-waiting
+# (session.intra_op.allow_spinning); written by export_onnx for networks that ask for it.
+SPIN_WAIT_HINT = "lrcfuse.cpu_spin_wait"
+
 
 class BackendUnavailable(RuntimeError):
     """A backend whose library or device is missing; the message says what to install or change."""

@@ -295,3 +295,23 @@ def test_shipped_weights_deploy_export_at_640x512(tmp_path):
     vi = np.clip(1.0 - ir + 0.1 * np.random.default_rng(2).standard_normal(ir.shape), 0, 1).astype(np.float32)
     diff = np.abs(OnnxRuntimeBackend(path).fuse(ir, vi) - TorchBackend(model).fuse(ir, vi)).max()
     assert diff <= 1e-4, diff
+
+
+def test_deploy_export_asks_onnx_runtime_not_to_spin_wait(tmp_path):
+    """Format 5: the re-parametrised export carries ``lrcfuse.cpu_spin_wait=0``, the backend's session runs
+    without spin-waiting and the outputs stay PyTorch's (odd size); the plain export keeps ORT's default."""
+    from lrcfuse_model.inference.runtimes import SPIN_WAIT_HINT
+
+    torch.manual_seed(8)
+    model = _with_awkward_parameters(LRCFuse(**SMALL), 0.9)
+    new, old = export_onnx(model, tmp_path / "new.onnx"), export_onnx(model, tmp_path / "old.onnx", deploy=False)
+    meta = {p.key: p.value for p in onnx.load(str(new)).metadata_props}
+    assert meta == {"lrcfuse.architecture": "lrcfuse", SPIN_WAIT_HINT: "0"}
+    assert SPIN_WAIT_HINT not in {p.key for p in onnx.load(str(old)).metadata_props}
+    fast, plain = OnnxRuntimeBackend(new, threads=2), OnnxRuntimeBackend(old, threads=2)
+    assert (fast.spin_wait, plain.spin_wait, fast.threads) == (False, True, 2)
+    options = fast.session.get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    g = np.random.default_rng(3)
+    ir, vi = g.random((41, 29), dtype=np.float32), g.random((41, 29), dtype=np.float32)
+    np.testing.assert_allclose(fast.fuse(ir, vi), TorchBackend(model).fuse(ir, vi), rtol=0, atol=1e-5)
