@@ -4,6 +4,9 @@
         --publisher-reliability reliable
     ... --publisher-reliability best_effort
     ... --node-args "-p reliability:=best_effort"      # the node's earlier default, for the 'before' figure
+    ... --subscriber bare           # a bare rclpy subscriber instead of the node (no work per message)
+    ... --publisher-depth 100       # the publisher keeps 100 samples instead of ROS's default 10
+    ... --rgb-first                 # each RGB frame is published before its thermal frame
 
 Two OS processes, as on a robot: a camera-like publisher (640x512 mono16 thermal + bgr8 RGB at
 ``--rate`` Hz, ROS's default QoS: reliable, keep last 10, or sensor-data best effort) and the fusion
@@ -14,6 +17,10 @@ requires: UDP bound to 127.0.0.1 (plus localhost discovery and a domain of our o
 waits until both streams are matched, sends ``rate x seconds`` frames per stream and reports what it
 sent; the node's received counts come from its log (``received thermal N / rgb M``). Prints one line
 per stream: sent, received, percent. Run under ``scripts/private_net.sh``.
+
+``--subscriber bare`` puts a subscriber that does nothing but count (reliable, keep last 10) in the
+node's place: what any subscriber gets from this publisher. ``--publisher-depth`` changes the one
+publisher setting that decides the loss here (README, "Frames lost from publishers at Fast DDS defaults").
 """
 
 from __future__ import annotations
@@ -72,7 +79,8 @@ def publish(args: argparse.Namespace) -> int:
 
     rclpy.init()
     node = rclpy.create_node("camera_like_publisher")
-    qos = QoSProfile(depth=10) if args.publisher_reliability == "reliable" else qos_profile_sensor_data
+    reliable = args.publisher_reliability == "reliable"
+    qos = QoSProfile(depth=args.publisher_depth) if reliable else qos_profile_sensor_data
     pubs = {
         "thermal": node.create_publisher(Image, "thermal/image_raw", qos),
         "rgb": node.create_publisher(Image, "rgb/image_raw", qos),
@@ -99,12 +107,42 @@ def publish(args: argparse.Namespace) -> int:
         if delay > 0:
             time.sleep(delay)
         stamp = node.get_clock().now().to_msg()
-        for name, pub in pubs.items():
+        for name in args.order:
+            pub = pubs[name]
             frames[name].header.stamp = stamp
             frames[name].header.frame_id = name
             pub.publish(frames[name])
     time.sleep(2.0)  # a reliable writer may still be repairing the last samples
     print(f"sent thermal {n} rgb {n} in {time.monotonic() - start:.1f} s", flush=True)
+    node.destroy_node()
+    rclpy.try_shutdown()
+    return 0
+
+
+def bare_subscriber() -> int:
+    """A subscriber that only counts (a child process): reliable, keep last 10; prints the counts on SIGINT."""
+    import rclpy
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import Image
+
+    rclpy.init()
+    node = rclpy.create_node("bare_subscriber")
+    counts = {"thermal": 0, "rgb": 0}
+
+    def counter(name: str):  # noqa: ANN202 - a callback factory
+        def on_message(_msg: Image) -> None:
+            counts[name] += 1
+
+        return on_message
+
+    qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+    subs = [node.create_subscription(Image, f"{name}/image_raw", counter(name), qos) for name in counts]
+    stop: list[int] = []
+    signal.signal(signal.SIGINT, lambda *_: stop.append(1))
+    while not stop:
+        rclpy.spin_once(node, timeout_sec=0.1)
+    print(f"received thermal {counts['thermal']} / rgb {counts['rgb']}", flush=True)
+    del subs
     node.destroy_node()
     rclpy.try_shutdown()
     return 0
@@ -116,6 +154,21 @@ def main() -> int:
     p.add_argument("--rate", type=float, default=30.0)
     p.add_argument("--size", default="640x512")
     p.add_argument("--publisher-reliability", choices=("reliable", "best_effort"), default="reliable")
+    p.add_argument(
+        "--rgb-first",
+        dest="order",
+        action="store_const",
+        const=("rgb", "thermal"),
+        default=("thermal", "rgb"),
+        help="publish each RGB frame before its thermal frame (default: thermal first)",
+    )
+    p.add_argument("--publisher-depth", type=int, default=10, help="the reliable publisher's keep-last depth (ROS: 10)")
+    p.add_argument(
+        "--subscriber",
+        choices=("node", "bare"),
+        default="node",
+        help="who receives: the fusion node, or a subscriber that only counts (the reference for what any gets)",
+    )
     p.add_argument("--publisher-profile", default="", help="Fast DDS XML for the publisher instead of the defaults")
     p.add_argument(
         "--node-args", default="", help="extra node arguments after --ros-args, e.g. '-p reliability:=reliable'"
@@ -131,6 +184,8 @@ def main() -> int:
     args = p.parse_args()
     if args.role == "publisher":
         return publish(args)
+    if args.role == "bare":
+        return bare_subscriber()
 
     from lrcfuse_ros.ros_env import loopback_env
 
@@ -145,6 +200,8 @@ def main() -> int:
         pub_env = dict(base, FASTDDS_DEFAULT_PROFILES_FILE=args.publisher_profile or str(defaults))
         node_log = Path(tmp) / "node.log"
         node_cmd = [sys.executable, "-m", "lrcfuse_ros.fusion_node", "--ros-args", *shlex.split(args.node_args)]
+        if args.subscriber == "bare":
+            node_cmd = [sys.executable, __file__, "--role", "bare"]
         with open(node_log, "w") as log:
             node = subprocess.Popen(node_cmd, env=node_env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
         pub_cmd = [
@@ -160,6 +217,9 @@ def main() -> int:
             args.size,
             "--publisher-reliability",
             args.publisher_reliability,
+            "--publisher-depth",
+            str(args.publisher_depth),
+            *(["--rgb-first"] if args.order[0] == "rgb" else []),
         ]
         pub = subprocess.run(pub_cmd, env=pub_env, cwd=REPO, capture_output=True, text=True)
         time.sleep(1.0)
@@ -174,7 +234,9 @@ def main() -> int:
     received = re.findall(r"received thermal (\d+) / rgb (\d+)", text)
     defaults = "Fast DDS defaults, UDP on loopback"
     print(
-        f"publisher: {args.publisher_reliability} ({args.publisher_profile or defaults}), {args.size} at "
+        f"publisher: {args.publisher_reliability}"
+        + (f" keep last {args.publisher_depth}" if args.publisher_reliability == "reliable" else "")
+        + f" ({args.publisher_profile or defaults}), {'then '.join(s + ' ' for s in args.order)}{args.size} at "
         f"{args.rate:g} Hz for {args.seconds:g} s; node ({args.node_profile or defaults}): {' '.join(node_cmd[1:])}"
     )
     if not sent or not received:

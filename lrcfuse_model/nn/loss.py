@@ -1,6 +1,6 @@
 """The five-term LRCFuse loss (SPEC §2; LRCFuse §3.3, LRRNet §4.2).
 
-``L = g1*L_pixel + g2*L_shallow + L_middle + g4*L_deep + g5*L_sobel`` with
+``L = g1*L_pixel + g2*L_shallow + L_middle + g4*L_deep + g5*L_sobel + g6*L_hot`` with
 
 * ``L_pixel   = ||I_f - I_vi||^2`` (the paper), or ``||I_f - max(I_ir, I_vi)||^2`` with
   ``loss.pixel_target: max`` (the intensity target of RefineFuse / SeAFusion, which keeps hot
@@ -15,6 +15,11 @@
   ``(Gx, Gy)`` of I_f held to those of the source whose gradient is larger at each pixel, per
   component. The magnitude targets are blind to polarity (a dark-on-bright edge may come out
   bright-on-dark); the signed target asks for the edge itself.
+* ``L_hot     = mean over T of |I_f - max(I_ir, I_vi)|`` where T holds each patch's pixels at or above
+  the ``loss.hot_quantile`` quantile of I_ir (0.98: the hot targets of issue 11's salience). Not in
+  the paper. A pooled level term averages a person a few pixels wide with the background around it,
+  so it lets small hot targets come out dimmer than the infrared shows them; this term holds those
+  pixels, unpooled, to the brighter source. Weight ``loss.hot`` (0 = off, the default).
 
 Two options serve the LRCFuse-RT recipe (``cfg/rt.yaml``), whose optimum is a salient fusion rather
 than an average: ``pixel_pool: s`` compares fused and target after ``s x s`` average pooling (their
@@ -39,7 +44,7 @@ from torch import nn
 
 from .feature_nets import FeatureNetwork, build_feature_net
 
-TERMS = ("pixel", "shallow", "middle", "deep", "sobel")
+TERMS = ("pixel", "shallow", "middle", "deep", "sobel", "hot")
 
 _SOBEL_X = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
 
@@ -64,6 +69,12 @@ def strongest_gradient(ir: torch.Tensor, vi: torch.Tensor) -> torch.Tensor:
 _NORMS = {"l2": F.mse_loss, "l1": F.l1_loss}
 
 
+def hot_mask(ir: torch.Tensor, quantile: float) -> torch.Tensor:
+    """Per image of N x 1 x H x W, the pixels at or above its ``quantile`` of intensity (boolean, same shape)."""
+    threshold = torch.quantile(ir.flatten(1), quantile, dim=1).view(-1, 1, 1, 1)
+    return ir >= threshold
+
+
 def gram(features: torch.Tensor) -> torch.Tensor:
     """Gram matrix F F^T / (H W) per sample: the mean over positions of channel products.
 
@@ -85,12 +96,13 @@ class FusionLoss(nn.Module):
         if self.cfg.get("pixel_target", "vi") not in ("vi", "max"):
             raise ValueError(f"loss.pixel_target must be 'vi' or 'max', got {self.cfg['pixel_target']!r}")
         if self.cfg["sobel_target"] not in ("ir", "max", "strongest"):
-            raise ValueError(
-                f"loss.sobel_target must be 'ir', 'max' or 'strongest', got {self.cfg['sobel_target']!r}"
-            )
+            raise ValueError(f"loss.sobel_target must be 'ir', 'max' or 'strongest', got {self.cfg['sobel_target']!r}")
         for key in ("pixel_norm", "sobel_norm"):
             if self.cfg.setdefault(key, "l2") not in _NORMS:
                 raise ValueError(f"loss.{key} must be 'l2' or 'l1', got {self.cfg[key]!r}")
+        if not 0.0 < float(self.cfg.setdefault("hot_quantile", 0.98)) < 1.0:
+            raise ValueError(f"loss.hot_quantile must be between 0 and 1, got {self.cfg['hot_quantile']}")
+        self.cfg.setdefault("hot", 0.0)
         if int(self.cfg.setdefault("pixel_pool", 1)) < 1:
             raise ValueError(f"loss.pixel_pool must be >= 1, got {self.cfg['pixel_pool']}")
         if len(self.cfg["middle_betas"]) != 2:
@@ -116,6 +128,11 @@ class FusionLoss(nn.Module):
             if c["sobel_target"] == "max":
                 target = torch.maximum(target, sobel_magnitude(vi))
         terms["sobel"] = _NORMS[c["sobel_norm"]](grad_f, target)
+        if c["hot"]:
+            hot = hot_mask(ir, float(c["hot_quantile"]))
+            terms["hot"] = (fused - torch.maximum(ir, vi)).abs()[hot].mean()
+        else:
+            terms["hot"] = fused.new_zeros(())
         if self.features is not None:
             with torch.no_grad():
                 phi_ir = self.features(ir)
@@ -136,5 +153,6 @@ class FusionLoss(nn.Module):
             + terms["middle"]
             + c["deep"] * terms["deep"]
             + c["sobel"] * terms["sobel"]
+            + c["hot"] * terms["hot"]
         )
         return total, {k: terms[k] for k in TERMS}

@@ -9,7 +9,15 @@ import torch
 
 from lrcfuse_model.config import load_defaults
 from lrcfuse_model.nn.feature_nets import YOLOv5Features, build_feature_net
-from lrcfuse_model.nn.loss import TERMS, FusionLoss, gram, sobel_magnitude, sobel_xy, strongest_gradient
+from lrcfuse_model.nn.loss import (
+    TERMS,
+    FusionLoss,
+    gram,
+    hot_mask,
+    sobel_magnitude,
+    sobel_xy,
+    strongest_gradient,
+)
 
 
 def loss_cfg(**changes) -> dict:
@@ -36,6 +44,7 @@ def weighted_total(cfg: dict, terms: dict) -> float:
         + float(terms["middle"])
         + cfg["deep"] * float(terms["deep"])
         + cfg["sobel"] * float(terms["sobel"])
+        + cfg["hot"] * float(terms["hot"])
     )
 
 
@@ -68,10 +77,10 @@ def test_pixel_target_max_is_the_brighter_source(images):
 def test_all_terms_present_finite_and_weighted(yolo_net, images):
     cfg = loss_cfg()
     total, terms = FusionLoss(cfg, feature_net=yolo_net)(*images)
-    assert tuple(terms) == TERMS == ("pixel", "shallow", "middle", "deep", "sobel")
+    assert tuple(terms) == TERMS == ("pixel", "shallow", "middle", "deep", "sobel", "hot")
     for name, value in terms.items():
         assert value.ndim == 0 and math.isfinite(float(value)), name
-        assert float(value) > 0, name  # random images: every term is active
+        assert float(value) > 0 or (name == "hot" and cfg["hot"] == 0), name  # random images: every term is active
     assert float(total) == pytest.approx(weighted_total(cfg, terms), rel=1e-5)
 
 
@@ -208,8 +217,10 @@ def test_rt_recipe_ranks_the_pixel_max_over_the_average_and_the_sources():
     ir = 0.2 + 0.05 * torch.rand(4, 1, 64, 64, generator=g)
     ir[..., 20:40, 24:34] = 0.9  # a hot target
     loss = rt_loss()
-    score = {name: float(loss(img, ir, vi)[0]) for name, img in
-             {"max": torch.maximum(ir, vi), "average": (ir + vi) / 2, "vi": vi, "ir": ir}.items()}
+    score = {
+        name: float(loss(img, ir, vi)[0])
+        for name, img in {"max": torch.maximum(ir, vi), "average": (ir + vi) / 2, "vi": vi, "ir": ir}.items()
+    }
     assert score["max"] < min(score["average"], score["vi"], score["ir"]), score
 
 
@@ -222,3 +233,25 @@ def test_pixel_pool_compares_levels_only():
     zeros = torch.zeros_like(target)
     assert float(pooled(checker, zeros, target)[1]["pixel"]) < 1e-7
     assert float(full(checker, zeros, target)[1]["pixel"]) > 0.005  # 0.1 squared
+
+
+def test_hot_term_holds_the_hottest_infrared_pixels_to_the_brighter_source(images):
+    _, ir, vi = images
+    loss = FusionLoss(loss_cfg(feature_net="none", hot=2.0, hot_quantile=0.9))
+    brightest = torch.maximum(ir, vi)
+    _, exact = loss(brightest.clone(), ir, vi)
+    assert float(exact["hot"]) == 0.0
+    hot = hot_mask(ir, 0.9)
+    assert 0.05 < float(hot.float().mean()) < 0.2  # about a tenth of each image
+    dimmed_elsewhere = torch.where(hot, brightest, brightest * 0.5)
+    _, outside = loss(dimmed_elsewhere, ir, vi)
+    assert float(outside["hot"]) == 0.0  # only the hot pixels count
+    total, dimmed = loss(torch.where(hot, brightest - 0.1, brightest), ir, vi)
+    assert float(dimmed["hot"]) == pytest.approx(0.1, abs=1e-5)
+    assert float(total) == pytest.approx(weighted_total(loss.cfg, dimmed), rel=1e-5)
+
+
+@pytest.mark.parametrize("quantile", [0.0, 1.0, 1.5])
+def test_hot_quantile_outside_the_open_unit_interval_is_refused(quantile):
+    with pytest.raises(ValueError, match="hot_quantile"):
+        FusionLoss(loss_cfg(feature_net="none", hot_quantile=quantile))
