@@ -48,9 +48,9 @@ class DeployLRCFuse(nn.Module):
     ``cpu_spin_wait = False``: the export asks ONNX Runtime's CPU pool not to spin-wait between
     operators (``lrcfuse.cpu_spin_wait=0``, export format 5). Each operator here runs for
     milliseconds, so spinning saves no wake-up time worth having, while the spinning thread holds a
-    core that a training job, the ROS callbacks or the other pool thread needs: 1.11x faster per
-    frame on this shared 2-core machine (docs/deployment.md); LRCFuse-RT's sub-millisecond
-    operators keep the default.
+    core that a training job, the ROS callbacks or the other pool thread needs: 1.05-1.12x faster per
+    frame than format 4 on this shared 2-core machine (docs/deployment.md); LRCFuse-RT's
+    sub-millisecond operators keep the default.
     """
 
     cpu_spin_wait = False
