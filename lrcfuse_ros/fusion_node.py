@@ -392,6 +392,10 @@ class FusionNode(Node):
             "pairs_in_flight": str(totals.get("taken", 0) - totals.get("finished", 0)),
             "time_jumps": str(totals.get("time_jumps", 0)),
             "silent_topics": ",".join(sorted(silent)),
+            # what reliability auto settled on ("waiting" before a publisher appears): the first thing to
+            # look at when frames go missing (README, "QoS and Fast DDS")
+            "thermal_reliability": self._inputs[0].reliability,
+            "rgb_reliability": self._inputs[1].reliability,
         }
         level, message = fusion_status(snapshot, silent)
         return level, message, diagnostic_values(snapshot, info)

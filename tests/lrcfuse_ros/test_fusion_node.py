@@ -165,6 +165,7 @@ def test_node_fuses_pairs_and_survives_bad_frames(harness_factory, capfd: pytest
                 "backend"):  # fmt: skip
         assert key in last, key
     assert last["failed_pairs"] == "2" and last["backend"] == "torch"
+    assert last["thermal_reliability"] == last["rgb_reliability"] == "reliable"
     assert any(float(d["latency_ms_mean"]) > 0 for d in h.diagnostics if d["latency_ms_mean"] != "nan")
 
     # the thermal camera comes back: an info line says so and fusing resumes
