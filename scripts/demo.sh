@@ -185,6 +185,10 @@ if burst is not None and diag.get("backend"):
           f"[target >= 90%: {check(ratio >= 0.9)}] (node: {len(got)} of {burst['published']} pairs sent at "
           f"{burst.get('rate_hz')} Hz; raw: {diag['backend']} {weights} alone, median {1000 * np.median(times):.1f} ms "
           f"per {size} frame)")
+    offered = float(burst.get("rate_hz") or 0.0)
+    if 0 < offered < raw_fps / 0.9:
+        print(f"[demo]             the burst offered {offered:.0f} pairs/s = {100 * offered / raw_fps:.0f}% of the raw rate: "
+              f"the ratio cannot pass that (LRCFUSE_DEMO_BURST_RATE raises it, at the cost of publisher CPU on this machine)")
 if diag:
     last = rec.get("node_diagnostics", {})
     print(f"[demo] node:       fused {last.get('fused_total')}, pairs dropped while busy {last.get('pairs_dropped_busy')}"
