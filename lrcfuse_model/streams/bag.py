@@ -293,7 +293,14 @@ def cmd_fuse_bag(cfg: dict[str, Any]) -> int:
     for key in ("input", "output"):
         if not b[key]:
             raise ConfigError(f"lrcfuse fuse-bag needs --{key} (bag.{key})")
-    backend = create_backend(b["backend"], b["weights"] or b["model"], b["device"], threads=b["threads"])
+    backend = create_backend(
+        b["backend"],
+        b["weights"] or b["model"],
+        b["device"],
+        threads=b["threads"],
+        tile=b["tile"],  # a 4K camera's frames go through in tiles instead of running out of memory
+        max_memory=b["max_memory"],
+    )
     fuser = Fuser(backend=backend, data_cfg=cfg["data"])
     report = fuse_bag(
         b["input"],

@@ -30,7 +30,9 @@ def _image(stamp_ns: int, frame_id: str, array: np.ndarray, encoding: str):
     return fill_image_msg(msg, array, encoding)
 
 
-def write_bag(path: Path, storage: StoragePlugin, n: int = 6, extras: bool = True) -> list[int]:
+def write_bag(
+    path: Path, storage: StoragePlugin, n: int = 6, extras: bool = True, size: tuple[int, int] = (H, W)
+) -> list[int]:
     """n thermal (mono16) + n rgb (bgr8) frames at 10 Hz with jittered stamps; returns the rgb stamps (ns).
 
     With ``extras``: rgb frame 2 has an unsupported encoding, one thermal frame has no rgb
@@ -48,8 +50,8 @@ def write_bag(path: Path, storage: StoragePlugin, n: int = 6, extras: bool = Tru
             base = T0_NS + i * 100_000_000
             t_stamp = base + int(rng.integers(-10_000_000, 10_000_000))
             r_stamp = base + int(rng.integers(-10_000_000, 10_000_000))
-            ir = rng.integers(1000, 5000, (H, W)).astype(np.uint16)
-            vi = rng.integers(0, 256, (H, W, 3), dtype=np.uint8)
+            ir = rng.integers(1000, 5000, size).astype(np.uint16)
+            vi = rng.integers(0, 256, (*size, 3), dtype=np.uint8)
             t_msg = _image(t_stamp, "thermal_optical", ir, "mono16")
             r_msg = _image(r_stamp, "rgb_optical", vi, "bgr8")
             if extras and i == 2:
@@ -170,6 +172,21 @@ def test_cli_fuse_bag(tmp_path, tiny_weights, capsys):
     report = json.loads(report_path.read_text())
     assert report["fused"] == 2 and report["n_failed"] == 2
     assert len(read_topic(tmp_path / "out", "/fused/image")) == 2
+
+
+def test_cli_fuse_bag_tiled_gives_the_whole_frame_result(tmp_path, tiny_weights):
+    from lrcfuse_model.cli import main
+
+    write_bag(tmp_path / "in", StoragePlugin.MCAP, n=2, extras=False, size=(40, 56))
+    common = ["fuse-bag", "--input", str(tmp_path / "in"), "--backend", "torch", "--weights", str(tiny_weights)]
+    assert main([*common, "--output", str(tmp_path / "whole"), "--tile", "off"]) == 0
+    assert main([*common, "--output", str(tmp_path / "tiled"), "--tile", "16", "--threads", "1"]) == 0
+    whole = read_topic(tmp_path / "whole", "/fused/image")
+    tiled = read_topic(tmp_path / "tiled", "/fused/image")
+    assert len(whole) == len(tiled) == 2
+    for (_, a), (_, b) in zip(whole, tiled):
+        assert (a.height, a.width, a.encoding) == (b.height, b.width, b.encoding)
+        np.testing.assert_allclose(a.data.astype(int), b.data.astype(int), atol=1)  # 8-bit rounding of a 1e-6 change
 
 
 @pytest.mark.parametrize("storage", [StoragePlugin.SQLITE3, StoragePlugin.MCAP])
