@@ -15,6 +15,7 @@ rclpy = pytest.importorskip("rclpy", reason="rclpy wheels not installed (pip ins
 from rclpy.executors import MultiThreadedExecutor  # noqa: E402
 from rclpy.node import Node  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
+from ros_testing import wait_until  # noqa: E402
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image  # noqa: E402
 
 from lrcfuse_model.streams.image_msg import fill_image_msg, image_msg_to_array  # noqa: E402
@@ -25,11 +26,6 @@ H, W = 24, 32
 RNG = np.random.default_rng(5)
 
 
-def _wait_until(predicate, timeout: float) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end and not predicate():
-        time.sleep(0.02)
-    return predicate()
 
 
 class _Rig:
@@ -52,7 +48,7 @@ class _Rig:
 
     def publisher(self, msg_type, topic: str):
         pub = self.io.create_publisher(msg_type, topic, image_qos("reliable", 10))
-        assert _wait_until(lambda: pub.get_subscription_count() > 0, 10), f"the node never subscribed to {topic}"
+        assert wait_until(lambda: pub.get_subscription_count() > 0, 10), f"the node never subscribed to {topic}"
         return pub
 
     def close(self) -> None:
@@ -90,18 +86,18 @@ def test_camera_info_is_republished_with_each_fused_frames_header(rig) -> None:
     # No camera_info yet: the fused frame goes out alone.
     pub_t.publish(_stamped(fill_image_msg(Image(), ir, "mono16"), 100, "thermal_optical"))
     pub_r.publish(_stamped(fill_image_msg(Image(), vi, "bgr8"), 100, "rgb_optical"))
-    assert _wait_until(lambda: len(r.out["fused"]) == 1, 20)
+    assert wait_until(lambda: len(r.out["fused"]) == 1, 20)
 
     info = CameraInfo(width=W, height=H, distortion_model="plumb_bob")
     info.k = [40.0, 0.0, 16.0, 0.0, 41.0, 12.0, 0.0, 0.0, 1.0]
     info.d = [0.1, -0.02, 0.0, 0.0, 0.0]
     pub_info = r.publisher(CameraInfo, "rgb/camera_info")
     pub_info.publish(_stamped(info, 5, "rgb_optical"))
-    assert _wait_until(lambda: r.node._camera_info._latest is not None, 10)
+    assert wait_until(lambda: r.node._camera_info._latest is not None, 10)
     for sec in (101, 102):
         pub_t.publish(_stamped(fill_image_msg(Image(), ir, "mono16"), sec, "thermal_optical"))
         pub_r.publish(_stamped(fill_image_msg(Image(), vi, "bgr8"), sec, "rgb_optical"))
-    assert _wait_until(lambda: len(r.out["fused"]) == 3 and len(r.out["info"]) == 2, 20), {
+    assert wait_until(lambda: len(r.out["fused"]) == 3 and len(r.out["info"]) == 2, 20), {
         k: len(v) for k, v in r.out.items()
     }
     for fused, relayed in zip(r.out["fused"][1:], r.out["info"]):
@@ -112,10 +108,10 @@ def test_camera_info_is_republished_with_each_fused_frames_header(rig) -> None:
 
     # Calibration for another resolution is not sent with the fused frame (a warning says why).
     pub_info.publish(_stamped(CameraInfo(width=2 * W, height=2 * H), 6, "rgb_optical"))
-    assert _wait_until(lambda: r.node._camera_info._latest.width == 2 * W, 10)
+    assert wait_until(lambda: r.node._camera_info._latest.width == 2 * W, 10)
     pub_t.publish(_stamped(fill_image_msg(Image(), ir, "mono16"), 103, "thermal_optical"))
     pub_r.publish(_stamped(fill_image_msg(Image(), vi, "bgr8"), 103, "rgb_optical"))
-    assert _wait_until(lambda: len(r.out["fused"]) == 4, 20)
+    assert wait_until(lambda: len(r.out["fused"]) == 4, 20)
     time.sleep(0.3)
     assert len(r.out["info"]) == 2
 
@@ -131,7 +127,7 @@ def test_compressed_inputs_and_compressed_output(rig) -> None:
     r_msg = CompressedImage(format="bgr8; png compressed", data=cv2.imencode(".png", vi[:, :, ::-1])[1].tobytes())
     pub_t.publish(_stamped(t_msg, 200, "thermal_optical"))
     pub_r.publish(_stamped(r_msg, 200, "rgb_optical"))
-    assert _wait_until(lambda: len(r.out["fused"]) == 1 and len(r.out["compressed"]) == 1, 20), r.node.totals
+    assert wait_until(lambda: len(r.out["fused"]) == 1 and len(r.out["compressed"]) == 1, 20), r.node.totals
     fused, compressed = r.out["fused"][0], r.out["compressed"][0]
     assert compressed.header == fused.header and compressed.format == "bgr8; png compressed"
     expected = r.node.fuser(ir, vi)  # the same pair fused directly: compression in and out is lossless (PNG)

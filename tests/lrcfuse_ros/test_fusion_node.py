@@ -28,20 +28,12 @@ from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from rclpy.executors import MultiThreadedExecutor  # noqa: E402
 from rclpy.node import Node  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
+from ros_testing import wait_until  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 
 from lrcfuse_model.streams.image_msg import fill_image_msg, image_msg_to_array, stamp_to_nanoseconds  # noqa: E402
 from lrcfuse_ros.fusion_node import FusionNode  # noqa: E402
 from lrcfuse_ros.qos import image_qos  # noqa: E402
-
-
-def _wait_until(predicate, timeout: float, step: float = 0.02) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()
 
 
 def _image(array: np.ndarray, encoding: str, stamp_ns: int, frame_id: str) -> Image:
@@ -70,7 +62,7 @@ class _Harness:
         self.executor.add_node(self.io)
         self.thread = threading.Thread(target=self.executor.spin, daemon=True)
         self.thread.start()
-        matched = _wait_until(
+        matched = wait_until(
             lambda: self.pub_thermal.get_subscription_count() > 0
             and self.pub_rgb.get_subscription_count() > 0
             and self.node._pub_fused.get_subscription_count() > 0,
@@ -141,7 +133,7 @@ def test_node_fuses_pairs_and_survives_bad_frames(harness_factory, capfd: pytest
         time.sleep(0.3)
 
     expected = [s for s, kind in zip(rgb_stamps[:-1], kinds[:-1]) if kind == "good"]
-    assert _wait_until(lambda: len(h.fused) >= len(expected), timeout=10), f"fused {len(h.fused)} of {len(expected)}"
+    assert wait_until(lambda: len(h.fused) >= len(expected), timeout=10), f"fused {len(h.fused)} of {len(expected)}"
     time.sleep(0.3)
     assert [stamp_to_nanoseconds(m.header.stamp) for m in h.fused] == expected
     for msg in h.fused:
@@ -158,7 +150,7 @@ def test_node_fuses_pairs_and_survives_bad_frames(harness_factory, capfd: pytest
         vi = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
         h.pub_rgb.publish(_image(vi, "bgr8", time.time_ns(), "rgb_camera"))
         time.sleep(0.1)
-    assert _wait_until(lambda: any("thermal/image_raw" in d.get("silent_topics", "") for d in h.diagnostics), 3)
+    assert wait_until(lambda: any("thermal/image_raw" in d.get("silent_topics", "") for d in h.diagnostics), 3)
     last = h.diagnostics[-1]
     for key in ("thermal_hz", "rgb_hz", "fused_hz", "latency_ms_mean", "latency_ms_p50", "latency_ms_max",
                 "inference_ms_mean", "pairs_dropped_busy", "unpaired_thermal", "unpaired_rgb", "failed_pairs",
@@ -176,7 +168,7 @@ def test_node_fuses_pairs_and_survives_bad_frames(harness_factory, capfd: pytest
         h.pub_thermal.publish(_image(raw, "mono16", stamp, "thermal_camera"))
         h.pub_rgb.publish(_image(rng.integers(0, 256, (height, width, 3), dtype=np.uint8), "bgr8", stamp, "rgb_camera"))
         time.sleep(0.3)
-    assert _wait_until(lambda: len(h.fused) > fused_before, timeout=10)
+    assert wait_until(lambda: len(h.fused) > fused_before, timeout=10)
 
     err = capfd.readouterr().err
     assert "encoding 'bgr8' is not supported here; expected one of ['mono8', 'mono16', '16UC1', '32FC1'" in err
@@ -199,7 +191,7 @@ def test_min_interval_fuses_each_pair_without_waiting_for_the_next_frame(harness
         h.pub_rgb.publish(_image(rng.integers(0, 256, (24, 32, 3), dtype=np.uint8), "bgr8", r_stamp, "rgb"))
         rgb_stamps.append(r_stamp)
         time.sleep(0.3)
-    assert _wait_until(lambda: len(h.fused) >= 4, timeout=10), f"fused {len(h.fused)} of 4"
+    assert wait_until(lambda: len(h.fused) >= 4, timeout=10), f"fused {len(h.fused)} of 4"
     assert [stamp_to_nanoseconds(m.header.stamp) for m in h.fused] == rgb_stamps
     assert h.node.totals.get("pairs_dropped_busy", 0) == 0
 
@@ -217,7 +209,7 @@ def test_stamps_going_back_restart_pairing_with_a_warning(harness_factory, capfd
         h.pub_thermal.publish(_image(rng.integers(0, 256, (24, 32), dtype=np.uint8), "mono8", stamp, "t"))
         h.pub_rgb.publish(_image(rng.integers(0, 256, (24, 32, 3), dtype=np.uint8), "bgr8", stamp, "rgb"))
         time.sleep(0.3)
-    assert _wait_until(lambda: len(h.fused) >= 6, timeout=10), f"fused {len(h.fused)} of 6: {h.node.totals}"
+    assert wait_until(lambda: len(h.fused) >= 6, timeout=10), f"fused {len(h.fused)} of 6: {h.node.totals}"
     assert [stamp_to_nanoseconds(m.header.stamp) for m in h.fused] == stamps  # none lost after the jump
     assert h.node.totals["time_jumps"] == 2
     err = capfd.readouterr().err
@@ -246,7 +238,7 @@ def test_pairs_completed_together_are_all_fused(harness_factory) -> None:
     send(h.pub_rgb, colour[1], t0 + 300_000_000)
     assert len(h.fused) == 0
     send(h.pub_thermal, images[1], t0 + 300_000_000)
-    assert _wait_until(lambda: len(h.fused) >= 2, timeout=10), f"fused {len(h.fused)} of 2"
+    assert wait_until(lambda: len(h.fused) >= 2, timeout=10), f"fused {len(h.fused)} of 2"
     assert [stamp_to_nanoseconds(m.header.stamp) for m in h.fused] == [t0 + 8_000_000, t0 + 300_000_000]
     assert h.node.totals.get("pairs_dropped_busy", 0) == 0
 
@@ -266,7 +258,7 @@ def test_one_stream_keeps_one_output_encoding(harness_factory, encoding: str, ex
             vi[:, :, 1] = vi[:, :, 2] = vi[:, :, 0]  # a gray frame of the colour camera
         h.pub_rgb.publish(_image(vi[:, :, 0] if encoding == "mono8" else vi, encoding, stamp, "rgb"))
         time.sleep(0.2)
-    assert _wait_until(lambda: len(h.fused) >= n, timeout=10), h.node.totals  # equal stamps: each pairs at once
+    assert wait_until(lambda: len(h.fused) >= n, timeout=10), h.node.totals  # equal stamps: each pairs at once
     assert [m.encoding for m in h.fused] == [expected] * n
     if expected == "bgr8":  # the gray frames: three equal channels
         gray = image_msg_to_array(h.fused[1], ("bgr8",))
@@ -286,7 +278,7 @@ def test_node_publishes_mono8_when_colour_is_off(harness_factory) -> None:
         h.pub_rgb.publish(_image(vi, "rgb8", stamp, "rgb_optical"))
         time.sleep(0.2)
     # equal stamps pair at once, so all three are fused
-    assert _wait_until(lambda: len(h.fused) >= 3, timeout=10)
+    assert wait_until(lambda: len(h.fused) >= 3, timeout=10)
     assert {(m.encoding, m.width, m.height, m.header.frame_id) for m in h.fused} == {("mono8", 36, 32, "rgb_optical")}
 
 
@@ -311,7 +303,7 @@ def test_cameras_of_different_resolution_are_fused_in_the_rgb_frame(harness_fact
         h.pub_thermal.publish(_image(rng.integers(0, 65535, (20, 24), dtype=np.uint16), "16UC1", stamp, "t"))
         h.pub_rgb.publish(_image(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8), "bgr8", stamp, "rgb_camera"))
         time.sleep(0.2)
-    assert _wait_until(lambda: len(h.fused) >= 2, timeout=10), h.node.totals
+    assert wait_until(lambda: len(h.fused) >= 2, timeout=10), h.node.totals
     assert {(m.width, m.height, m.encoding) for m in h.fused} == {(48, 40, "bgr8")}
     assert h.node.totals.get("failed_pairs", 0) == 0
 
@@ -348,7 +340,7 @@ def test_the_rt_model_fuses_real_frames(harness_factory, capfd, model, backend, 
         h.pub_rgb.publish(_image(vi, "bgr8", stamp, "rgb_camera"))
         stamps.append(stamp)
         time.sleep(0.1)
-    assert _wait_until(lambda: len(h.fused) >= 4, timeout=20), h.node.totals
+    assert wait_until(lambda: len(h.fused) >= 4, timeout=20), h.node.totals
     assert [stamp_to_nanoseconds(m.header.stamp) for m in h.fused] == stamps
     for msg, (ir, vi) in zip(h.fused, frames * 2):
         fused = image_msg_to_array(msg, ("bgr8",))
@@ -358,7 +350,7 @@ def test_the_rt_model_fuses_real_frames(harness_factory, capfd, model, backend, 
         vi_gray = vi.astype(np.float32).mean(axis=2)
         assert gray.std() > 10 and not np.array_equal(fused, vi)
         assert np.abs(gray - vi_gray).mean() < np.abs(ir.astype(np.float32) - vi_gray).mean()
-    assert _wait_until(lambda: any(d.get("model") == "rt" and d["network_ms_mean"] != "nan" for d in h.diagnostics), 3)
+    assert wait_until(lambda: any(d.get("model") == "rt" and d["network_ms_mean"] != "nan" for d in h.diagnostics), 3)
     assert log_line in capfd.readouterr().err
 
 
@@ -518,7 +510,7 @@ def test_node_runs_the_detector_on_fused_frames(harness_factory, yolov5n_weights
     ir = read_image(REPO_ROOT / "samples" / "ir" / "FLIR_00211.jpg")
     vi = read_image(REPO_ROOT / "samples" / "vi" / "FLIR_00211.jpg")
     ir = ir if ir.ndim == 2 else ir[:, :, 0]
-    assert _wait_until(lambda: h.node._pub_det_image.get_subscription_count() > 0, 10)
+    assert wait_until(lambda: h.node._pub_det_image.get_subscription_count() > 0, 10)
     stamps = []
     t0 = time.time_ns()
     for k in range(2):
@@ -527,7 +519,7 @@ def test_node_runs_the_detector_on_fused_frames(harness_factory, yolov5n_weights
         h.pub_rgb.publish(_image(vi, "bgr8", stamp, "rgb_camera"))
         stamps.append(stamp)
         time.sleep(0.5)
-    assert _wait_until(lambda: len(annotated) >= 2 and len(payloads) >= 2, timeout=60), (len(annotated), len(payloads))
+    assert wait_until(lambda: len(annotated) >= 2 and len(payloads) >= 2, timeout=60), (len(annotated), len(payloads))
     assert [stamp_to_nanoseconds(m.header.stamp) for m in annotated] == stamps
     assert {(m.encoding, m.width, m.height) for m in annotated} == {("bgr8", vi.shape[1], vi.shape[0])}
     if VISION_MSGS_AVAILABLE:
@@ -553,7 +545,7 @@ def test_silent_topic_warning_points_at_a_reliability_mismatch(harness_factory, 
     for _ in range(8):  # a best-effort camera: the reliable subscription never gets its frames
         best_effort.publish(_image(np.zeros((8, 8, 3), np.uint8), "bgr8", time.time_ns(), "rgb_camera"))
         time.sleep(0.2)
-    assert _wait_until(lambda: h.node.totals.get("rgb", 0) == 0 and len(h.diagnostics) > 2, 5)
+    assert wait_until(lambda: h.node.totals.get("rgb", 0) == 0 and len(h.diagnostics) > 2, 5)
     err = capfd.readouterr().err
     assert "no message on '/rgb/image_raw'" in err
     assert "a reliable subscription never matches a best-effort publisher; set reliability:=best_effort" in err

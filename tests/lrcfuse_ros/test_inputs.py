@@ -11,17 +11,11 @@ rclpy = pytest.importorskip("rclpy", reason="rclpy wheels not installed (pip ins
 
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.node import Node  # noqa: E402
+from ros_testing import wait_until  # noqa: E402
 from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 
 from lrcfuse_ros.inputs import CameraInput, transport_topic  # noqa: E402
 from lrcfuse_ros.qos import adapted_reliability, image_qos  # noqa: E402
-
-
-def _wait_until(predicate, timeout: float) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end and not predicate():
-        time.sleep(0.02)
-    return predicate()
 
 
 def test_adapted_reliability_is_ros2_bag_records_rule() -> None:
@@ -72,22 +66,22 @@ def test_auto_waits_for_a_publisher_then_matches_reliable_then_best_effort(spun)
     assert cam_input.topic_name == "/cam/image_raw"
 
     reliable_pub = camera.create_publisher(Image, "cam/image_raw", image_qos("reliable", 10))
-    assert _wait_until(lambda: cam_input.reliability == "reliable", 10), cam_input.reliability
-    assert _wait_until(lambda: reliable_pub.get_subscription_count() == 1, 10)
+    assert wait_until(lambda: cam_input.reliability == "reliable", 10), cam_input.reliability
+    assert wait_until(lambda: reliable_pub.get_subscription_count() == 1, 10)
     reliable_pub.publish(_frame(1))
-    assert _wait_until(lambda: "1" in got, 5)
+    assert wait_until(lambda: "1" in got, 5)
 
     # A best-effort camera joins: a reliable subscription would never match it, so auto subscribes best effort.
     best_effort_pub = camera.create_publisher(Image, "cam/image_raw", image_qos("best_effort", 10))
-    assert _wait_until(lambda: cam_input.reliability == "best_effort", 10), cam_input.reliability
-    assert _wait_until(
+    assert wait_until(lambda: cam_input.reliability == "best_effort", 10), cam_input.reliability
+    assert wait_until(
         lambda: best_effort_pub.get_subscription_count() == 1 and reliable_pub.get_subscription_count() == 1, 10
     )
     for i in range(2, 6):  # best effort: a frame may be lost in principle, so send several of each
         best_effort_pub.publish(_frame(100 + i))
         reliable_pub.publish(_frame(i))
         time.sleep(0.05)
-    assert _wait_until(lambda: any(f.startswith("10") for f in got) and any(f in "2345" for f in got), 5), got
+    assert wait_until(lambda: any(f.startswith("10") for f in got) and any(f in "2345" for f in got), 5), got
     cam_input.destroy()
 
 
