@@ -82,6 +82,11 @@ def cli(capsys, *argv: str) -> tuple[int, str]:
     return code, err
 
 
+def fuse(capsys, ir, vi, out, *extra) -> tuple[int, str]:
+    """``lrcfuse fuse --ir IR --vi VI --out OUT EXTRA...`` through :func:`cli`: the command most cases here run."""
+    return cli(capsys, "fuse", "--ir", ir, "--vi", vi, "--out", out, *extra)
+
+
 def error_line(err: str) -> str:
     """The one error line (argparse prints its usage first; a batch prints its failures after)."""
     lines = [line for line in err.splitlines() if "error" in line]
@@ -116,9 +121,7 @@ def fuse_args(tiny_weights: Path) -> list[str]:
 )
 def test_output_folder_that_is_or_is_inside_an_input_is_refused(capsys, tmp_path, pair_dirs, fuse_args, out, message):
     before = snapshot(pair_dirs)
-    code, err = cli(
-        capsys, "fuse", "--ir", pair_dirs / "ir", "--vi", pair_dirs / "vi", "--out", tmp_path / out, *fuse_args
-    )
+    code, err = fuse(capsys, pair_dirs / "ir", pair_dirs / "vi", tmp_path / out, *fuse_args)
     assert code == 2
     assert error_line(err).startswith("lrcfuse fuse: error: --out") and re_search(message, err)
     assert snapshot(pair_dirs) == before  # nothing written, nothing replaced
@@ -128,7 +131,7 @@ def test_output_file_that_is_an_input_file_is_refused(capsys, pair_dirs, fuse_ar
     ir, vi = pair_dirs / "ir" / "p0.png", pair_dirs / "vi" / "p0.jpg"
     before = snapshot(pair_dirs)
     for target in (vi, ir):
-        code, err = cli(capsys, "fuse", "--ir", ir, "--vi", vi, "--out", target, *fuse_args)
+        code, err = fuse(capsys, ir, vi, target, *fuse_args)
         assert code == 2 and f"--out (fuse.out) {target} is the input" in err
     assert snapshot(pair_dirs) == before
 
@@ -146,9 +149,7 @@ def test_export_over_its_own_weights_is_refused(capsys, tiny_weights):
 def test_output_folder_that_is_an_existing_file(capsys, tmp_path, pair_dirs, fuse_args):
     (tmp_path / "a_file").write_text("keep me")
     before = snapshot(pair_dirs, tmp_path / "a_file")
-    code, err = cli(
-        capsys, "fuse", "--ir", pair_dirs / "ir", "--vi", pair_dirs / "vi", "--out", tmp_path / "a_file", *fuse_args
-    )
+    code, err = fuse(capsys, pair_dirs / "ir", pair_dirs / "vi", tmp_path / "a_file", *fuse_args)
     assert code == 2 and "a_file is an existing file; expected a folder" in err
     assert snapshot(pair_dirs, tmp_path / "a_file") == before
 
@@ -167,7 +168,7 @@ def test_export_into_a_file_as_if_it_were_a_folder(capsys, tmp_path):
 def test_single_pair_output_without_an_image_suffix(capsys, tmp_path, pair_dirs, fuse_args):
     ir, vi = pair_dirs / "ir" / "p0.png", pair_dirs / "vi" / "p0.jpg"
     before = snapshot(pair_dirs)
-    code, err = cli(capsys, "fuse", "--ir", ir, "--vi", vi, "--out", tmp_path / "fused.xyz", *fuse_args)
+    code, err = fuse(capsys, ir, vi, tmp_path / "fused.xyz", *fuse_args)
     assert code == 2 and "expected a name ending in an image format" in err
     assert not (tmp_path / "fused.xyz").exists() and snapshot(pair_dirs) == before
 
@@ -176,9 +177,7 @@ def test_report_that_cannot_be_written_prints_the_failed_pairs(capsys, tmp_path,
     (pair_dirs / "ir" / "p1.png").write_bytes(b"not a png")  # one pair fails
     (tmp_path / "out" / "report.json").mkdir(parents=True)  # report.json cannot be written there
     before = snapshot(pair_dirs)
-    code, err = cli(
-        capsys, "fuse", "--ir", pair_dirs / "ir", "--vi", pair_dirs / "vi", "--out", tmp_path / "out", *fuse_args
-    )
+    code, err = fuse(capsys, pair_dirs / "ir", pair_dirs / "vi", tmp_path / "out", *fuse_args)
     assert code == 1
     assert f"error: {tmp_path / 'out' / 'report.json'} could not be written" in err
     assert "1 pairs FAILED (listed below):" in err and "p1:" in err and "not a readable image" in err
@@ -264,18 +263,7 @@ def test_output_on_a_read_only_file_system(tmp_path, pair_dirs, tiny_weights):
 )
 def test_bad_options(capsys, tmp_path, pair_dirs, fuse_args, extra, code, message):
     before = snapshot(pair_dirs)
-    status, err = cli(
-        capsys,
-        "fuse",
-        "--ir",
-        pair_dirs / "ir",
-        "--vi",
-        pair_dirs / "vi",
-        "--out",
-        tmp_path / "out",
-        *fuse_args,
-        *extra,
-    )
+    status, err = fuse(capsys, pair_dirs / "ir", pair_dirs / "vi", tmp_path / "out", *fuse_args, *extra)
     assert status == code and message in err and "singular" not in err
     if code == 2:
         assert not (tmp_path / "out").exists()  # refused before anything is written
@@ -310,19 +298,7 @@ def test_malformed_config_file(capsys, tmp_path, pair_dirs, fuse_args, content, 
     config = tmp_path / "bad.yaml"
     config.write_bytes(content)
     before = snapshot(pair_dirs, config)
-    code, err = cli(
-        capsys,
-        "fuse",
-        "--config",
-        config,
-        "--ir",
-        pair_dirs / "ir",
-        "--vi",
-        pair_dirs / "vi",
-        "--out",
-        tmp_path / "out",
-        *fuse_args,
-    )
+    code, err = fuse(capsys, pair_dirs / "ir", pair_dirs / "vi", tmp_path / "out", *fuse_args, "--config", config)
     assert code == 2 and message in error_line(err)
     assert snapshot(pair_dirs, config) == before
 
@@ -369,17 +345,7 @@ def test_nan_in_a_float_thermal_image_is_an_error(capsys, tmp_path, pair_dirs, f
     frame[1, 0] = np.inf
     Image.fromarray(frame, mode="F").save(tmp_path / "nan.tif")
     before = snapshot(tmp_path / "nan.tif")
-    code, err = cli(
-        capsys,
-        "fuse",
-        "--ir",
-        tmp_path / "nan.tif",
-        "--vi",
-        pair_dirs / "vi" / "p0.jpg",
-        "--out",
-        tmp_path / "f.png",
-        *fuse_args,
-    )
+    code, err = fuse(capsys, tmp_path / "nan.tif", pair_dirs / "vi" / "p0.jpg", tmp_path / "f.png", *fuse_args)
     assert code == 1 and not (tmp_path / "f.png").exists()
     assert f"{tmp_path / 'nan.tif'}: contains NaN or infinite values (3 NaN, 1 inf of 1920 pixels)" in err
     assert snapshot(tmp_path / "nan.tif") == before
