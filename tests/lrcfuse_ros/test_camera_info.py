@@ -3,7 +3,6 @@ camera's calibration with the fused frame's header) and, with compressed transpo
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 
@@ -12,14 +11,10 @@ import pytest
 
 rclpy = pytest.importorskip("rclpy", reason="rclpy wheels not installed (pip install lrcfuse_ros[ros])")
 
-from rclpy.executors import MultiThreadedExecutor  # noqa: E402
-from rclpy.node import Node  # noqa: E402
-from rclpy.parameter import Parameter  # noqa: E402
-from ros_testing import wait_until  # noqa: E402
+from ros_testing import SpinningFusionNode, wait_until  # noqa: E402
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image  # noqa: E402
 
 from lrcfuse_model.streams.image_msg import fill_image_msg, image_msg_to_array  # noqa: E402
-from lrcfuse_ros.fusion_node import FusionNode  # noqa: E402
 from lrcfuse_ros.qos import image_qos  # noqa: E402
 
 H, W = 24, 32
@@ -28,34 +23,23 @@ RNG = np.random.default_rng(5)
 
 
 
-class _Rig:
+class _Rig(SpinningFusionNode):
     """The node (default reliability: auto) with a reliable camera rig and a subscriber, spun in a thread."""
 
     def __init__(self, context, weights: Path, **overrides) -> None:
         params = {"weights": str(weights), "backend": "torch", "threads": 1, "workers": 1} | overrides
-        self.node = FusionNode(context=context, parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])
-        self.io = Node("rig", context=context)
+        super().__init__(context, params, "rig")
         qos = image_qos("reliable", 10)
         self.out: dict[str, list] = {"fused": [], "info": [], "compressed": []}
         self.io.create_subscription(Image, "fused/image", self.out["fused"].append, qos)
         self.io.create_subscription(CameraInfo, "fused/camera_info", self.out["info"].append, qos)
         self.io.create_subscription(CompressedImage, "fused/image/compressed", self.out["compressed"].append, qos)
-        self.executor = MultiThreadedExecutor(num_threads=3, context=context)
-        self.executor.add_node(self.node)
-        self.executor.add_node(self.io)
-        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
-        self.thread.start()
+        self.spin()
 
     def publisher(self, msg_type, topic: str):
         pub = self.io.create_publisher(msg_type, topic, image_qos("reliable", 10))
         assert wait_until(lambda: pub.get_subscription_count() > 0, 10), f"the node never subscribed to {topic}"
         return pub
-
-    def close(self) -> None:
-        self.executor.shutdown()
-        self.node.destroy_node()
-        self.io.destroy_node()
-        self.thread.join(timeout=5)
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -25,10 +24,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 rclpy = pytest.importorskip("rclpy", reason='rclpy wheels not installed (pip install "lrcfuse_ros[ros]")')
 
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
-from rclpy.executors import MultiThreadedExecutor  # noqa: E402
-from rclpy.node import Node  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
-from ros_testing import wait_until  # noqa: E402
+from ros_testing import SpinningFusionNode, wait_until  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 
 from lrcfuse_model.streams.image_msg import fill_image_msg, image_msg_to_array, stamp_to_nanoseconds  # noqa: E402
@@ -43,13 +40,11 @@ def _image(array: np.ndarray, encoding: str, stamp_ns: int, frame_id: str) -> Im
     return fill_image_msg(msg, array, encoding)
 
 
-class _Harness:
+class _Harness(SpinningFusionNode):
     """A camera publisher and a fused/diagnostics subscriber around a FusionNode, spun in a thread."""
 
     def __init__(self, context, overrides: dict) -> None:
-        params = [Parameter(k, value=v) for k, v in overrides.items()]
-        self.node = FusionNode(context=context, parameter_overrides=params)
-        self.io = Node("test_io", context=context)
+        super().__init__(context, overrides, "test_io")
         qos = image_qos("reliable", 10)
         self.pub_thermal = self.io.create_publisher(Image, "thermal/image_raw", qos)
         self.pub_rgb = self.io.create_publisher(Image, "rgb/image_raw", qos)
@@ -57,11 +52,7 @@ class _Harness:
         self.diagnostics: list[dict[str, str]] = []
         self.io.create_subscription(Image, "fused/image", self.fused.append, qos)
         self.io.create_subscription(DiagnosticArray, "diagnostics", self._on_diag, 10)
-        self.executor = MultiThreadedExecutor(num_threads=3, context=context)
-        self.executor.add_node(self.node)
-        self.executor.add_node(self.io)
-        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
-        self.thread.start()
+        self.spin()
         matched = wait_until(
             lambda: self.pub_thermal.get_subscription_count() > 0
             and self.pub_rgb.get_subscription_count() > 0
@@ -73,12 +64,6 @@ class _Harness:
     def _on_diag(self, msg: DiagnosticArray) -> None:
         for status in msg.status:
             self.diagnostics.append({kv.key: kv.value for kv in status.values} | {"_level": status.level})
-
-    def close(self) -> None:
-        self.executor.shutdown()
-        self.node.destroy_node()
-        self.io.destroy_node()
-        self.thread.join(timeout=5)
 
 
 @pytest.fixture
