@@ -117,7 +117,8 @@ class FusionLoss(nn.Module):
         self, fused: torch.Tensor, ir: torch.Tensor, vi: torch.Tensor
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         c = self.cfg
-        pixel_target = torch.maximum(ir, vi) if c.get("pixel_target", "vi") == "max" else vi
+        brightest = torch.maximum(ir, vi)  # the pixel target with pixel_target: max, and the hot term's
+        pixel_target = brightest if c.get("pixel_target", "vi") == "max" else vi
         pool = int(c["pixel_pool"])
         levels = (lambda img: F.avg_pool2d(img, pool, ceil_mode=True)) if pool > 1 else (lambda img: img)
         terms: dict[str, torch.Tensor] = {"pixel": _NORMS[c["pixel_norm"]](levels(fused), levels(pixel_target))}
@@ -130,7 +131,7 @@ class FusionLoss(nn.Module):
         terms["sobel"] = _NORMS[c["sobel_norm"]](grad_f, target)
         if c["hot"]:
             hot = hot_mask(ir, float(c["hot_quantile"]))
-            terms["hot"] = (fused - torch.maximum(ir, vi)).abs()[hot].mean()
+            terms["hot"] = (fused - brightest).abs()[hot].mean()
         else:
             terms["hot"] = fused.new_zeros(())
         if self.features is not None:
