@@ -47,6 +47,8 @@ setup(
         "detect": ["pycocotools"],  # lrcfuse detect-eval (COCO mAP)
         # lrcfuse export (onnx + onnxscript), the onnxruntime backend and the ONNX YOLO detector (onnxruntime)
         "export": ["onnx", "onnxruntime", "onnxscript"],
+        # the openvino backend: the default model's fastest CPU runtime (backend auto takes it where installed)
+        "openvino": ["openvino"],
         # rclpy and messages from PyPI wheels (pip-only machines); a ROS 2 install has them already.
         "ros": [
             "ros-rclpy[fastrtps]",

@@ -3,13 +3,16 @@
     .venv/bin/python benchmarks/default_speed.py                          # 640x512, 12 rounds
     .venv/bin/python benchmarks/default_speed.py --sizes 640x512,1024x768 --rounds 16
     .venv/bin/python benchmarks/default_speed.py --profile                # + ORT kernel time per op type
+    .venv/bin/python benchmarks/default_speed.py --openvino --split       # + the new export on OpenVINO
 
 "old" is ``export_onnx(model, deploy=False)``: the modules exported as they are, with the two
 earlier rewrites (export format 3). "new" is ``export_onnx(model)``: the same weights through
 :func:`lrcfuse_model.inference.deploy_graph.deploy_module` (export format 4's graph) with the
 ``lrcfuse.cpu_spin_wait=0`` hint (format 5). "old-nospin" (``--split``) is the old graph with that hint
-added, to tell the graph's share of the gain from the session option's. All run in one process on
-:class:`OnnxRuntimeBackend` (the session options the node uses), in rounds with the order rotated
+added, to tell the graph's share of the gain from the session option's. "new-openvino" (``--openvino``)
+is the new export on :class:`OpenVinoBackend` (export format 6 names OpenVINO as this network's CPU
+runtime). The others run on :class:`OnnxRuntimeBackend` (the session options the node uses); all in
+one process, in rounds with the order rotated
 every round, so load drift on a shared machine hits all alike: each line gives the median ms and the
 median of the per-round old/new ratios. The outputs are compared with each other and with PyTorch on
 the same frames (largest absolute difference).
@@ -29,7 +32,7 @@ import numpy as np
 import torch
 
 from lrcfuse_model.config import parse_size
-from lrcfuse_model.inference.backends import ORT_DISABLED_OPTIMIZERS, OnnxRuntimeBackend, TorchBackend
+from lrcfuse_model.inference.backends import ORT_DISABLED_OPTIMIZERS, OnnxRuntimeBackend, OpenVinoBackend, TorchBackend
 from lrcfuse_model.inference.export import export_onnx
 from lrcfuse_model.inference.runtimes import SPIN_WAIT_HINT
 from lrcfuse_model.nn.checkpoint import load_model
@@ -77,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=0, help="ORT intra-op threads (0: the backend's choice)")
     parser.add_argument("--profile", action="store_true", help="also print ORT kernel time per op type")
     parser.add_argument("--split", action="store_true", help="also time the old graph with the new session hint")
+    parser.add_argument("--openvino", action="store_true", help="also time the new export on OpenVINO")
     args = parser.parse_args(argv)
     torch.set_num_threads(max(1, args.threads or torch.get_num_threads()))
     model = load_model(None)
@@ -92,7 +96,9 @@ def main(argv: list[str] | None = None) -> int:
         onnx.helper.set_model_props(proto, {**{p.key: p.value for p in proto.metadata_props}, SPIN_WAIT_HINT: "0"})
         paths["old-nospin"] = folder / "old_nospin.onnx"
         onnx.save_model(proto, str(paths["old-nospin"]))
-    backends = {k: OnnxRuntimeBackend(p, threads=args.threads) for k, p in paths.items()}
+    backends: dict = {k: OnnxRuntimeBackend(p, threads=args.threads) for k, p in paths.items()}
+    if args.openvino:
+        backends["new-openvino"] = OpenVinoBackend(paths["new"], threads=args.threads)
     reference = TorchBackend(model)
     print(f"ONNX Runtime, {backends['new'].threads} threads; exports in {folder}")
     for size in args.sizes.split(","):
@@ -100,10 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         ir, vi = frame_pair(h, w)
         outs = {k: b.fuse(ir, vi) for k, b in backends.items()}  # warm-up + parity
         ref = reference.fuse(ir, vi)
-        print(
-            f"{w}x{h}: max |new - old| {np.abs(outs['new'] - outs['old']).max():.2e}, "
-            f"|new - torch| {np.abs(outs['new'] - ref).max():.2e}, |old - torch| {np.abs(outs['old'] - ref).max():.2e}"
-        )
+        diffs = ", ".join(f"|{k} - torch| {np.abs(out - ref).max():.2e}" for k, out in outs.items())
+        print(f"{w}x{h}: max |new - old| {np.abs(outs['new'] - outs['old']).max():.2e}, {diffs}")
         keys = list(backends)
         times: dict[str, list[float]] = {k: [] for k in keys}
         for r in range(args.rounds):

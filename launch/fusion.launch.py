@@ -148,7 +148,7 @@ def generate_launch_description():
             DeclareLaunchArgument(
                 "backend",
                 default_value="",
-                description="inference backend: auto | torch | onnxruntime | tensorrt; '' = the params_file value",
+                description="inference backend: auto | torch | onnxruntime | openvino | tensorrt; '' = the params_file value",
             ),
             DeclareLaunchArgument(
                 "weights",

@@ -31,6 +31,7 @@ EXTRA_MODULES: dict[str, tuple[str, ...]] = {
     "bag": ("rosbags",),
     "detect": ("pycocotools",),
     "export": ("onnx", "onnxscript", "onnxruntime"),
+    "openvino": ("openvino",),
     "ultralytics": ("ultralytics",),
     "ros": ("rclpy", "rcl_interfaces", "ament_index_python", "sensor_msgs", "std_msgs", "diagnostic_msgs", "rosbags"),
 }

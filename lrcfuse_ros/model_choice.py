@@ -29,7 +29,7 @@ class ModelChoice:
 
 
 def runs_on_gpu(backend: str, device: str) -> bool:
-    """True when ``backend`` (a concrete name: torch, onnxruntime, tensorrt) runs the network on a GPU."""
+    """True when ``backend`` (a concrete name: torch, onnxruntime, openvino, tensorrt) runs the network on a GPU."""
     return backend == "tensorrt" or device.startswith("cuda")
 
 

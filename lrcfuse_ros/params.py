@@ -21,7 +21,7 @@ RELIABILITIES = ("auto", "best_effort", "reliable")
 TRANSPORTS = ("raw", "compressed")
 COMPRESSED_CODECS = ("", "jpeg", "png")
 MODEL_CHOICES = ("auto", "default", "rt")  # or a weights file
-BACKENDS = ("auto", "torch", "onnxruntime", "tensorrt")  # lrcfuse_model.inference.backends.BACKEND_NAMES
+BACKENDS = ("auto", "torch", "onnxruntime", "openvino", "tensorrt")  # lrcfuse_model.inference.backends.BACKEND_NAMES
 DEVICE_PATTERN = re.compile(r"cpu|cuda(:\d+)?")
 
 
@@ -52,7 +52,9 @@ PARAMETERS: dict[str, ParamSpec] = {
         "auto | default | rt | a weights file: auto = rt (LRCFuse-RT) when inference runs on the CPU, "
         "default (LRCFuse) on CUDA / TensorRT; the choice and why are logged",
     ),
-    "backend": ParamSpec("auto", "inference backend: auto | torch | onnxruntime | tensorrt (auto logs its choice)"),
+    "backend": ParamSpec(
+        "auto", "inference backend: auto | torch | onnxruntime | openvino | tensorrt (auto logs its choice)"
+    ),
     "weights": ParamSpec("", "weights file (.pt, .onnx, TensorRT engine) run instead of `model`; empty = use `model`"),
     "device": ParamSpec("cpu", "cpu | cuda | cuda:N"),
     "threads": ParamSpec(0, "CPU inference threads; 0 = the backend's choice (all cores; ONNX Runtime: 1 for rt)"),

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Idempotent setup: a virtual environment in .venv with the CPU build of PyTorch installed
 # first (so nothing pulls the CUDA wheels), then this package with the extras named in
-# $LRCFUSE_EXTRAS (default: dev,export,ros,detect). Re-running it only installs what is missing.
+# $LRCFUSE_EXTRAS (default: dev,export,openvino,ros,detect). Re-running it only installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
-EXTRAS=${LRCFUSE_EXTRAS:-dev,export,ros,detect}
+EXTRAS=${LRCFUSE_EXTRAS:-dev,export,openvino,ros,detect}
 TORCH_VERSION=${LRCFUSE_TORCH_VERSION:-2.13.0}
 
 if [ ! -x .venv/bin/python ]; then

@@ -310,6 +310,12 @@ def _machine(isolate: bool, settle_s: float) -> dict[str, Any]:
         machine["onnxruntime"] = onnxruntime.__version__
     except ImportError:
         pass
+    try:
+        import openvino
+
+        machine["openvino"] = openvino.__version__
+    except ImportError:
+        pass
     return machine
 
 
@@ -343,7 +349,7 @@ def run_bench(
     """
     unknown = [b for b in backends if b not in BACKEND_NAMES or b == "auto"]
     if unknown:
-        raise ValueError(f"bench.backends: unknown {unknown}; choose from torch, onnxruntime, tensorrt")
+        raise ValueError(f"bench.backends: unknown {unknown}; choose from torch, onnxruntime, openvino, tensorrt")
     paths = resolve_models(list(models) if models else [weights or BASELINE_MODEL])
     result: dict[str, Any] = {
         "records": [], "ratios": [], "skipped": [], "torch_blocks": [], "malloc": [],

@@ -75,7 +75,8 @@ def format_report(result: Mapping[str, Any]) -> str:
     mach = result["machine"]
     lines.append(
         f"machine: {mach['cpu_count']} CPUs ({mach['processor']}), torch {mach['torch']}, "
-        f"onnxruntime {mach.get('onnxruntime', '-')}, malloc tuned: {mach['malloc_tuned']}, "
+        f"onnxruntime {mach.get('onnxruntime', '-')}, openvino {mach.get('openvino', '-')}, "
+        f"malloc tuned: {mach['malloc_tuned']}, "
         f"isolated processes: {mach['isolated_processes']}"
     )
     return "\n".join(lines)

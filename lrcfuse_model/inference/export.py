@@ -41,12 +41,13 @@ from ..nn.checkpoint import load_model, resolve_weights
 from ..nn.model import LRCFuse
 from ..nn.rt_model import LRCFuseRT
 from .deploy_graph import deploy_module
-from .runtimes import SPIN_WAIT_HINT, _cuda_index, _import_tensorrt
+from .runtimes import CPU_RUNTIME_HINT, SPIN_WAIT_HINT, _cuda_index, _import_tensorrt
 
 ONNX_OPSET = 18
 # Bumped when the exported graph or its metadata changes for the same weights, so that stale cache
-# entries are not reused (5: the default model's export asks ONNX Runtime not to spin-wait).
-EXPORT_FORMAT = 5
+# entries are not reused (5: the default model's export asks ONNX Runtime not to spin-wait; 6: and names
+# OpenVINO as its fastest CPU runtime).
+EXPORT_FORMAT = 6
 INPUT_NAMES = ("ir", "vi")
 OUTPUT_NAME = "fused"
 
@@ -229,7 +230,8 @@ def export_onnx(model: LRCFuse | LRCFuseRT, path: str | Path, opset: int = ONNX_
 
     ``deploy``: export an :class:`LRCFuse` through its exact re-parametrisation
     (:func:`lrcfuse_model.inference.deploy_graph.deploy_module`, export format 4; since format 5 it also
-    carries the ``lrcfuse.cpu_spin_wait=0`` hint that module asks for); ``False`` exports the modules as they
+    carries the ``lrcfuse.cpu_spin_wait=0`` hint that module asks for, since format 6
+    ``lrcfuse.cpu_runtime=openvino``); ``False`` exports the modules as they
     are (the graph of export format 3, without hints, kept for benchmarks/default_speed.py).
     """
     import onnx
@@ -265,6 +267,8 @@ def export_onnx(model: LRCFuse | LRCFuseRT, path: str | Path, opset: int = ONNX_
             hints["lrcfuse.cpu_threads"] = str(model.cpu_threads)
         if getattr(traced, "cpu_spin_wait", True) is False:
             hints[SPIN_WAIT_HINT] = "0"
+        if getattr(traced, "cpu_runtime", ""):
+            hints[CPU_RUNTIME_HINT] = traced.cpu_runtime
         onnx.helper.set_model_props(proto, hints)
         onnx.checker.check_model(proto, full_check=True)
         onnx.save_model(proto, str(tmp))

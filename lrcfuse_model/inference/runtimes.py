@@ -1,6 +1,6 @@
 """Which inference runtimes and devices are here: the lowest layer of :mod:`lrcfuse_model.inference`.
 
-Importing ONNX Runtime or TensorRT, checking for CUDA and parsing CUDA device names, with
+Importing ONNX Runtime, OpenVINO or TensorRT, checking for CUDA and parsing CUDA device names, with
 :class:`BackendUnavailable` naming what to install or change when something is missing. Used by
 the backends (:mod:`~lrcfuse_model.inference.backends`) and the engine build
 (:mod:`~lrcfuse_model.inference.export`), which import nothing else of each other for it.
@@ -16,6 +16,9 @@ import torch
 # Export metadata that the ONNX Runtime backend reads: "0" = the CPU pool without spin-waiting
 # (session.intra_op.allow_spinning); written by export_onnx for networks that ask for it.
 SPIN_WAIT_HINT = "lrcfuse.cpu_spin_wait"
+# Export metadata that backend ``auto`` reads: the CPU runtime this network measured fastest on, where it is
+# installed ("openvino": the default LRCFuse, 1.4-1.6x ONNX Runtime's CPU provider; docs/deployment.md).
+CPU_RUNTIME_HINT = "lrcfuse.cpu_runtime"
 
 
 class BackendUnavailable(RuntimeError):
@@ -60,6 +63,22 @@ def onnxruntime_providers(ort: Any, device: str, user: str = "backend 'onnxrunti
 def onnxruntime_available() -> bool:
     """Whether the ``onnxruntime`` package can be imported (without importing it)."""
     return importlib.util.find_spec("onnxruntime") is not None
+
+
+def _import_openvino() -> Any:
+    try:
+        import openvino
+    except ImportError as exc:
+        raise BackendUnavailable(
+            "backend 'openvino' needs the openvino package: pip install openvino, "
+            'or pip install "lrcfuse_ros[openvino]"'
+        ) from exc
+    return openvino
+
+
+def openvino_available() -> bool:
+    """Whether the ``openvino`` package can be imported (without importing it)."""
+    return importlib.util.find_spec("openvino") is not None
 
 
 def _import_tensorrt() -> Any:

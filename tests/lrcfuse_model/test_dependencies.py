@@ -40,6 +40,7 @@ DECLARED: dict[str, tuple[str | None, str | None]] = {
     "onnx": ("onnx", None),
     "onnxscript": ("onnxscript", None),
     "onnxruntime": ("onnxruntime", "python3-onnxruntime-pip"),
+    "openvino": ("openvino", None),
     "pycocotools": ("pycocotools", None),
     "rosbags": ("rosbags", None),
     "tensorrt": (None, None),  # NVIDIA's wheel for the CUDA version at hand (tensorrt-cu12 ...): named in its error

@@ -79,7 +79,7 @@ def test_data_config_rejects_bad_values(values: dict, message: str) -> None:
         ({"diagnostics_period_s": 0.0}, "diagnostics_period_s: expected a number > 0.0"),
         ({"threads": -3}, "threads: expected an integer >= 0, got -3"),
         ({"thermal_norm": "bogus"}, "thermal_norm: expected one of percentile, fixed, minmax, none, got 'bogus'"),
-        ({"backend": "trt"}, "backend: expected one of auto, torch, onnxruntime, tensorrt, got 'trt'"),
+        ({"backend": "trt"}, "backend: expected one of auto, torch, onnxruntime, openvino, tensorrt, got 'trt'"),
         ({"device": "gpu"}, "device: expected cpu, cuda or cuda:N"),
         ({"detector.confidence": 1.5}, "detector.confidence: expected a number from 0.0 to 1.0"),
         ({"detector.enabled": True, "detector.weights": ""}, "detector.weights is empty"),

@@ -58,7 +58,7 @@ def ort_backend(small_onnx) -> OnnxRuntimeBackend:
 
 
 def test_backend_names():
-    assert BACKEND_NAMES == ("auto", "torch", "onnxruntime", "tensorrt")
+    assert BACKEND_NAMES == ("auto", "torch", "onnxruntime", "openvino", "tensorrt")
 
 
 def test_torch_backend_is_the_network(tiny_model):
@@ -131,8 +131,8 @@ def test_onnxruntime_cuda_without_the_provider(small_onnx):
 
 
 def test_create_backend_unknown_name():
-    with pytest.raises(ValueError, match="auto, torch, onnxruntime, tensorrt"):
-        create_backend("openvino")
+    with pytest.raises(ValueError, match="auto, torch, onnxruntime, openvino, tensorrt"):
+        create_backend("openvnio")
 
 
 def test_create_backend_torch_from_weights(tiny_model, tiny_weights):
@@ -161,14 +161,20 @@ def test_onnxruntime_exports_once_per_weights(small_model, tmp_path):
     assert direct.onnx_path == first.onnx_path
 
 
-def test_auto_logs_its_choice(small_onnx):
+def test_auto_logs_its_choice(small_model, small_onnx, tmp_path):
+    """ONNX Runtime for an export that names no CPU runtime; OpenVINO, where installed, for one that names it."""
     if torch.cuda.is_available() and importlib.util.find_spec("tensorrt"):
         pytest.skip("CUDA and TensorRT present: auto picks TensorRT (covered by test_tensorrt_matches_torch)")
     messages: list[str] = []
-    backend = create_backend("auto", small_onnx, threads=1, log=messages.append)
+    plain = export_onnx(small_model, tmp_path / "plain.onnx", deploy=False)  # no lrcfuse.cpu_runtime hint
+    backend = create_backend("auto", plain, threads=1, log=messages.append)
     assert backend.name == "onnxruntime"
     assert messages[-1].startswith("backend auto: using onnxruntime on cpu")
     assert "TensorRT not installed" in messages[-1] or "CUDA not available" in messages[-1]
+    expected = "openvino" if importlib.util.find_spec("openvino") else "onnxruntime"
+    assert create_backend("auto", small_onnx, threads=1, log=messages.append).name == expected
+    if expected == "openvino":
+        assert messages[-1].endswith("this network's export runs fastest on OpenVINO)")
 
 
 def test_tensorrt_missing_names_what_to_install(small_onnx):
@@ -197,3 +203,71 @@ def test_tensorrt_matches_torch(small_model, small_onnx, tmp_path):
     with pytest.raises(ValueError, match="outside the TensorRT engine's profile"):
         backend.fuse(*frames(130, 40))
     assert cached_engine(small_onnx, tmp_path, shapes=shapes) == engine  # second launch: from the cache
+
+
+# -- OpenVINO --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ov_backend(small_onnx):
+    if not importlib.util.find_spec("openvino"):
+        pytest.skip('no OpenVINO: the openvino package is not installed (pip install "lrcfuse_ros[openvino]")')
+    from lrcfuse_model.inference.backends import OpenVinoBackend
+
+    return OpenVinoBackend(small_onnx, "cpu", threads=1)
+
+
+@pytest.mark.parametrize("size", [(2, 4), (3, 5), (4, 2), (40, 48), (64, 31)])
+def test_openvino_matches_torch_at_any_size(small_model, ov_backend, size):
+    """One compiled model serves every size (the export's dynamic H and W), in float32 (no bf16)."""
+    ir, vi = frames(*size)
+    out = ov_backend.fuse(ir, vi)
+    assert out.shape == size and out.dtype == np.float32
+    assert np.abs(out - TorchBackend(small_model).fuse(ir, vi)).max() < 1e-5
+
+
+def test_openvino_backend_facts(ov_backend, small_onnx):
+    from lrcfuse_model.inference.backends import OpenVinoBackend
+
+    assert (ov_backend.name, ov_backend.device, ov_backend.threads) == ("openvino", "cpu", 1)
+    assert ov_backend.compiled.get_property("INFERENCE_PRECISION_HINT").to_string() == "f32"
+    with pytest.raises(BackendUnavailable, match="runs on the CPU"):
+        OpenVinoBackend(small_onnx, "cuda:0")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        OpenVinoBackend(small_onnx.with_name("missing.onnx"))
+    # OpenVINO computes frames this small wrongly: refused, not answered with a wrong image
+    with pytest.raises(ValueError, match="cannot fuse a 3x2 frame"):
+        ov_backend.fuse(*frames(2, 3))
+
+
+def test_openvino_gives_each_thread_its_own_request(ov_backend):
+    """The node fuses on two threads at once: each call must get its own frame's result back."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pairs = [frames(48, 40) for _ in range(8)]
+    alone = [ov_backend.fuse(ir, vi) for ir, vi in pairs]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        together = list(pool.map(lambda p: ov_backend.fuse(*p), pairs * 3))
+    for k, out in enumerate(together):
+        np.testing.assert_array_equal(out, alone[k % len(pairs)])
+
+
+def test_openvino_rejects_a_foreign_onnx_model(ov_backend, tmp_path):
+    from onnx import TensorProto, helper, save
+
+    from lrcfuse_model.inference.backends import OpenVinoBackend
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "other", [x], [y])
+    save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), tmp_path / "other.onnx")
+    with pytest.raises(ValueError, match=r"expected inputs \['ir', 'vi'\]"):
+        OpenVinoBackend(tmp_path / "other.onnx")
+
+
+def test_openvino_missing_names_what_to_install(small_onnx, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "openvino", None)  # import openvino raises ImportError, as when not installed
+    with pytest.raises(BackendUnavailable, match=r"pip install openvino"):
+        create_backend("openvino", small_onnx)

@@ -299,15 +299,16 @@ def test_shipped_weights_deploy_export_at_640x512(tmp_path):
 
 def test_deploy_export_asks_onnx_runtime_not_to_spin_wait(tmp_path):
     """Format 5: the re-parametrised export carries ``lrcfuse.cpu_spin_wait=0``, the backend's session runs
-    without spin-waiting and the outputs stay PyTorch's (odd size); the plain export keeps ORT's default."""
-    from lrcfuse_model.inference.runtimes import SPIN_WAIT_HINT
+    without spin-waiting and the outputs stay PyTorch's (odd size); the plain export keeps ORT's default.
+    Format 6: it also names OpenVINO as its CPU runtime; the plain export names none."""
+    from lrcfuse_model.inference.runtimes import CPU_RUNTIME_HINT, SPIN_WAIT_HINT
 
     torch.manual_seed(8)
     model = _with_awkward_parameters(LRCFuse(**SMALL), 0.9)
     new, old = export_onnx(model, tmp_path / "new.onnx"), export_onnx(model, tmp_path / "old.onnx", deploy=False)
     meta = {p.key: p.value for p in onnx.load(str(new)).metadata_props}
-    assert meta == {"lrcfuse.architecture": "lrcfuse", SPIN_WAIT_HINT: "0"}
-    assert SPIN_WAIT_HINT not in {p.key for p in onnx.load(str(old)).metadata_props}
+    assert meta == {"lrcfuse.architecture": "lrcfuse", SPIN_WAIT_HINT: "0", CPU_RUNTIME_HINT: "openvino"}
+    assert {p.key for p in onnx.load(str(old)).metadata_props} == {"lrcfuse.architecture"}
     fast, plain = OnnxRuntimeBackend(new, threads=2), OnnxRuntimeBackend(old, threads=2)
     assert (fast.spin_wait, plain.spin_wait, fast.threads) == (False, True, 2)
     options = fast.session.get_session_options()

@@ -97,9 +97,9 @@ def test_options():
 # -- same result as the whole frame, on every backend ----------------------------------------------
 
 
-@pytest.mark.parametrize("backend_name", ["torch", "onnxruntime"])
+@pytest.mark.parametrize("backend_name", ["torch", "onnxruntime", "openvino"])
 def test_tiled_equals_whole_frame(backend_name, shipped_default):
-    pytest.importorskip("onnxruntime") if backend_name == "onnxruntime" else None
+    pytest.importorskip(backend_name) if backend_name != "torch" else None
     tiles = create_backend(backend_name, "default", threads=1, tile=40, max_memory="2GB")
     assert isinstance(tiles, Backend) and tiles.name == backend_name
     ir, vi = frames(101, 157)
@@ -129,7 +129,8 @@ else:
     import lrcfuse_model.inference.backends as backends
     from lrcfuse_model.inference.export import export_onnx
     backends.ORT_CPU_ARENA = sys.argv[1] == "onnxruntime-arena"  # with its arena: shrunk, then trimmed
-    plain = OnnxRuntimeBackend(export_onnx(model, Path(tempfile.mkdtemp()) / "m.onnx"), threads=1)
+    kind = backends.OpenVinoBackend if sys.argv[1] == "openvino" else OnnxRuntimeBackend
+    plain = kind(export_onnx(model, Path(tempfile.mkdtemp()) / "m.onnx"), threads=1)
 tiles = TiledBackend(plain, tile_geometry(model), tile="off")
 small, big = (np.random.default_rng(0).random((n, n), dtype=np.float32) for n in (48, 400))
 plain.fuse(small, small)
@@ -142,7 +143,7 @@ print(json.dumps({"base": base, "kept": kept, "after": rss()}))
 """
 
 
-@pytest.mark.parametrize("backend_name", ["torch", "onnxruntime", "onnxruntime-arena"])
+@pytest.mark.parametrize("backend_name", ["torch", "onnxruntime", "onnxruntime-arena", "openvino"])
 def test_memory_is_given_back_after_a_larger_frame(backend_name):
     import json
     import subprocess
@@ -150,8 +151,8 @@ def test_memory_is_given_back_after_a_larger_frame(backend_name):
 
     from lrcfuse_model.malloc_tuning import allocator_env
 
-    if backend_name.startswith("onnxruntime"):
-        pytest.importorskip("onnxruntime")
+    if backend_name != "torch":
+        pytest.importorskip(backend_name.split("-")[0])
     if not release_freed_memory():
         pytest.skip("no glibc malloc_trim here (other C libraries keep their memory)")
     out = subprocess.run(
