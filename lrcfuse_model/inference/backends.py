@@ -211,11 +211,17 @@ def _check_io_names(path: Path, inputs: list[str], outputs: list[str]) -> None:
 class OpenVinoBackend(Backend):
     """An exported ONNX model on OpenVINO's CPU plugin.
 
-    Compiled once for any frame size (the export's height and width are dynamic). Each calling thread
-    gets its own infer request (a request is not safe to share between threads; the node runs two
-    inference threads). The precision is pinned to float32 so the outputs are the export's on every CPU
-    (OpenVINO would run bf16 where the CPU has it); ``threads`` and the export's ``lrcfuse.cpu_threads``
-    hint mean what they mean for :class:`OnnxRuntimeBackend`.
+    **Shapes.** The export's height and width are dynamic, and a model compiled for any size serves
+    the first frame of each size. When the same size comes twice in a row (a camera stream, a folder
+    of equal images), the model is compiled for that size alone (0.3 s once) and runs from then on:
+    1.27x faster than the any-size model at 640x512, same outputs to the bit. One fixed-size model is
+    kept (the last stream's size); the any-size one is dropped when it is made, since each compiled
+    model keeps the buffers of the largest frame it ran, and compiled again when a new size comes.
+
+    Each calling thread gets its own infer request (a request is not safe to share between threads;
+    the node runs two inference threads). The precision is pinned to float32 so the outputs are the
+    export's on every CPU (OpenVINO would run bf16 where the CPU has it); ``threads`` and the export's
+    ``lrcfuse.cpu_threads`` hint mean what they mean for :class:`OnnxRuntimeBackend`.
 
     Frames under 4 x 4 pixels are refused: OpenVINO 2026.4 computes 2x2, 2x3 and 3x2 frames of these
     networks wrongly (off by up to 0.01, where ONNX Runtime and PyTorch agree within 1e-7; with every
@@ -237,20 +243,46 @@ class OpenVinoBackend(Backend):
                 "use tensorrt or onnxruntime for an NVIDIA GPU"
             )
         self.device = "cpu"
-        core = ov.Core()
-        model = core.read_model(str(self.onnx_path))
+        self._core = ov.Core()
+        self._model = self._core.read_model(str(self.onnx_path))
         _check_io_names(
-            self.onnx_path, [i.get_any_name() for i in model.inputs], [o.get_any_name() for o in model.outputs]
+            self.onnx_path,
+            [i.get_any_name() for i in self._model.inputs],
+            [o.get_any_name() for o in self._model.outputs],
         )
-        hint = _rt_info(model, "lrcfuse.cpu_threads")
+        hint = _rt_info(self._model, "lrcfuse.cpu_threads")
         self.threads = threads or (int(hint) if hint.isdigit() and int(hint) > 0 else 0) or os.cpu_count() or 1
-        config = {
+        self.config = {
             "PERFORMANCE_HINT": "LATENCY",  # one frame at a time, all threads on it
             "INFERENCE_NUM_THREADS": self.threads,
             "INFERENCE_PRECISION_HINT": "f32",
         }
-        self._compile = lambda: core.compile_model(model, "CPU", config)
-        self.compiled, self._requests, self._recompile = self._compile(), threading.local(), False
+        self._lock = threading.Lock()
+        self._requests = threading.local()
+        self._fixed: tuple[tuple[int, int], Any] | None = None  # (size, model compiled for that size alone)
+        self._last_size: tuple[int, int] | None = None
+        self._release_next = False
+        self._any_size: Any = self._compile(None)  # fails here, not on the first frame, if OpenVINO cannot
+
+    def _compile(self, size: tuple[int, int] | None) -> Any:
+        model = self._model
+        if size is not None:
+            model = model.clone()
+            model.reshape({name: [1, 1, *size] for name in ("ir", "vi")})
+        return self._core.compile_model(model, "CPU", self.config)
+
+    def compiled_for(self, size: tuple[int, int]) -> Any:
+        """The compiled model that runs an ``H x W`` frame now (see the class doc: any-size, or fixed-size)."""
+        with self._lock:
+            if self._fixed is not None and self._fixed[0] == size:
+                return self._fixed[1]
+            if size == self._last_size:  # the second frame of this size in a row
+                self._fixed, self._any_size = (size, self._compile(size)), None
+                return self._fixed[1]
+            self._last_size = size
+            if self._any_size is None:
+                self._any_size = self._compile(None)
+            return self._any_size
 
     def fuse(self, ir: np.ndarray, vi_y: np.ndarray) -> np.ndarray:
         ir_in, vi_in = _network_inputs(ir, vi_y)
@@ -260,22 +292,24 @@ class OpenVinoBackend(Backend):
                 f"under {self.MIN_SIDE}x{self.MIN_SIDE} pixels wrongly); use backend onnxruntime or torch for frames "
                 "this small"
             )
-        request = getattr(self._requests, "request", None)
-        if request is None:
-            request = self._requests.request = self.compiled.create_infer_request()
-        result = request.infer({"ir": ir_in, "vi": vi_in})
+        compiled = self.compiled_for(ir.shape)
+        mine = getattr(self._requests, "pair", None)  # this thread's (compiled model, its request)
+        if mine is None or mine[0] is not compiled:
+            mine = self._requests.pair = (compiled, compiled.create_infer_request())
+        result = mine[1].infer({"ir": ir_in, "vi": vi_in})
         # The output tensor is the request's own buffer, overwritten by its next run: copy it out.
-        out = np.array(result[self.compiled.output(0)][0, 0], dtype=np.float32, copy=True)
-        if self._recompile:
-            # The compiled model keeps the buffers of the largest frame it ran (dropping the request frees
-            # none); a fresh compile (0.2-0.4 s for the default model) lets them go.
-            self._recompile = False
-            self.compiled, self._requests = self._compile(), threading.local()
+        out = np.array(result[compiled.output(0)][0, 0], dtype=np.float32, copy=True)
+        if self._release_next:
+            # A compiled model keeps the buffers of the largest frame it ran (dropping the request frees none):
+            # drop them all; the next frame compiles again (0.3 s for the default model).
+            with self._lock:
+                self._release_next, self._fixed, self._any_size, self._last_size = False, None, None, None
+                self._requests = threading.local()
         return out
 
     def shrink_after_next_run(self) -> None:
         """Have the next run give back the buffers sized for its frame (tiling asks for it after a larger frame)."""
-        self._recompile = True
+        self._release_next = True
 
 
 def _rt_info(model: Any, key: str) -> str:

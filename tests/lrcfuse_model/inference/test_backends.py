@@ -230,7 +230,7 @@ def test_openvino_backend_facts(ov_backend, small_onnx):
     from lrcfuse_model.inference.backends import OpenVinoBackend
 
     assert (ov_backend.name, ov_backend.device, ov_backend.threads) == ("openvino", "cpu", 1)
-    assert ov_backend.compiled.get_property("INFERENCE_PRECISION_HINT").to_string() == "f32"
+    assert ov_backend.compiled_for((20, 24)).get_property("INFERENCE_PRECISION_HINT").to_string() == "f32"
     with pytest.raises(BackendUnavailable, match="runs on the CPU"):
         OpenVinoBackend(small_onnx, "cuda:0")
     with pytest.raises(FileNotFoundError, match="does not exist"):
@@ -271,3 +271,19 @@ def test_openvino_missing_names_what_to_install(small_onnx, monkeypatch):
     monkeypatch.setitem(sys.modules, "openvino", None)  # import openvino raises ImportError, as when not installed
     with pytest.raises(BackendUnavailable, match=r"pip install openvino"):
         create_backend("openvino", small_onnx)
+
+
+def test_openvino_compiles_a_fixed_size_model_for_a_stream(small_model, small_onnx):
+    """The first frame of a size runs on the any-size model; the second in a row on one compiled for that size."""
+    from lrcfuse_model.inference.backends import OpenVinoBackend
+
+    backend = OpenVinoBackend(small_onnx, threads=1)
+    any_size = backend.compiled_for((30, 40))
+    assert any_size.input("ir").get_partial_shape().is_dynamic
+    fixed = backend.compiled_for((30, 40))
+    assert fixed is not any_size and list(fixed.input("ir").get_shape()) == [1, 1, 30, 40]
+    assert backend.compiled_for((30, 40)) is fixed
+    assert backend.compiled_for((31, 40)).input("ir").get_partial_shape().is_dynamic  # a new size: any-size again
+    for size in ((30, 40), (30, 40), (17, 23), (30, 40), (30, 40)):  # each size on whichever model: the same result
+        ir, vi = frames(*size)
+        assert np.abs(backend.fuse(ir, vi) - TorchBackend(small_model).fuse(ir, vi)).max() < 1e-5
