@@ -32,7 +32,8 @@ import numpy as np
 import torch
 
 from lrcfuse_model.config import parse_size
-from lrcfuse_model.inference.backends import ORT_DISABLED_OPTIMIZERS, OnnxRuntimeBackend, OpenVinoBackend, TorchBackend
+from lrcfuse_model.inference.backends import ORT_DISABLED_OPTIMIZERS, OnnxRuntimeBackend, TorchBackend
+from lrcfuse_model.inference.openvino_backend import OpenVinoBackend
 from lrcfuse_model.inference.export import export_onnx
 from lrcfuse_model.inference.runtimes import SPIN_WAIT_HINT
 from lrcfuse_model.nn.checkpoint import load_model

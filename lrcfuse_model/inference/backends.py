@@ -29,10 +29,8 @@ engine (``.engine`` / ``.plan``, tensorrt) to run that file as it is.
 
 from __future__ import annotations
 
-import abc
 import logging
 import os
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -41,8 +39,9 @@ import numpy as np
 import torch
 
 from ..nn.model import LRCFuse
+from .backend_base import Backend, check_io_names, network_inputs
+from .openvino_backend import OpenVinoBackend, prefers_openvino
 from .runtimes import (
-    CPU_RUNTIME_HINT,
     SPIN_WAIT_HINT,
     BackendUnavailable,
     _cuda_index,
@@ -70,40 +69,6 @@ ORT_ARENA_SHRINK = ("memory.enable_memory_arena_shrinkage", "cpu:0")
 _LOG = logging.getLogger("lrcfuse")
 
 
-def _network_inputs(ir: np.ndarray, vi_y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Check the two preprocessed arrays and return them as float32 ``1 x 1 x H x W``."""
-    if ir.ndim != 2 or vi_y.ndim != 2 or ir.shape != vi_y.shape:
-        raise ValueError(
-            f"backend inputs must be two H x W arrays of the same size (from preprocess.prepare_pair), "
-            f"got thermal {ir.shape} and visible {vi_y.shape}"
-        )
-    if min(ir.shape) < 2:
-        raise ValueError(f"backend inputs must be at least 2 x 2 pixels, got {ir.shape}")
-    as_input = lambda a: np.ascontiguousarray(a, dtype=np.float32)[None, None]  # noqa: E731
-    return as_input(ir), as_input(vi_y)
-
-
-class Backend(abc.ABC):
-    """One way of running the network: ``fuse(ir, vi_y) -> fused`` on preprocessed arrays."""
-
-    name: str = ""
-    device: str = "cpu"
-
-    @abc.abstractmethod
-    def fuse(self, ir: np.ndarray, vi_y: np.ndarray) -> np.ndarray:
-        """Thermal + visible Y, float32 ``H x W`` in [0, 1] -> raw float32 ``H x W`` network output."""
-
-    def warmup(self, size_hw: tuple[int, int] = (512, 640), runs: int = 2) -> None:
-        """Run the network ``runs`` times on a synthetic frame (allocations, kernel choice, caches)."""
-        h, w = size_hw
-        ramp = np.linspace(0.0, 1.0, h * w, dtype=np.float32).reshape(h, w)
-        for _ in range(runs):
-            self.fuse(ramp, ramp[::-1].copy())
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(name={self.name!r}, device={self.device!r})"
-
-
 Backend.register(TiledBackend)  # tiles through any backend, and is one itself
 
 
@@ -121,7 +86,7 @@ class TorchBackend(Backend):
 
     @torch.inference_mode()
     def fuse(self, ir: np.ndarray, vi_y: np.ndarray) -> np.ndarray:
-        ir_in, vi_in = _network_inputs(ir, vi_y)
+        ir_in, vi_in = network_inputs(ir, vi_y)
         out = self.model(torch.from_numpy(ir_in).to(self.device), torch.from_numpy(vi_in).to(self.device))
         return out[0, 0].float().cpu().numpy()
 
@@ -160,7 +125,7 @@ class OnnxRuntimeBackend(Backend):
             again = again or self.threads > 1
         if again:
             self.session = self._session(ort, providers)
-        _check_io_names(
+        check_io_names(
             self.onnx_path, [i.name for i in self.session.get_inputs()], [o.name for o in self.session.get_outputs()]
         )
         self.providers = self.session.get_providers()
@@ -187,7 +152,7 @@ class OnnxRuntimeBackend(Backend):
         self._shrink_next = self._arena  # without an arena there is nothing to shrink (ORT refuses the option)
 
     def fuse(self, ir: np.ndarray, vi_y: np.ndarray) -> np.ndarray:
-        ir_in, vi_in = _network_inputs(ir, vi_y)
+        ir_in, vi_in = network_inputs(ir, vi_y)
         options = None
         if self._shrink_next:
             options = self._ort.RunOptions()
@@ -195,127 +160,6 @@ class OnnxRuntimeBackend(Backend):
             self._shrink_next = False
         (out,) = self.session.run(["fused"], {"ir": ir_in, "vi": vi_in}, options)
         return np.asarray(out[0, 0], dtype=np.float32)
-
-
-def _check_io_names(path: Path, inputs: list[str], outputs: list[str]) -> None:
-    if (inputs, outputs) != (["ir", "vi"], ["fused"]):
-        raise ValueError(
-            f"{path}: expected inputs ['ir', 'vi'] and output ['fused'] (an lrcfuse export), "
-            f"got inputs {inputs} and outputs {outputs}"
-        )
-
-
-# -- OpenVINO --------------------------------------------------------------------------------------
-
-
-class OpenVinoBackend(Backend):
-    """An exported ONNX model on OpenVINO's CPU plugin.
-
-    **Shapes.** The export's height and width are dynamic, and a model compiled for any size serves
-    the first frame of each size. When the same size comes twice in a row (a camera stream, a folder
-    of equal images), the model is compiled for that size alone (0.3 s once) and runs from then on:
-    1.27x faster than the any-size model at 640x512, same outputs to the bit. One fixed-size model is
-    kept (the last stream's size); the any-size one is dropped when it is made, since each compiled
-    model keeps the buffers of the largest frame it ran, and compiled again when a new size comes.
-
-    Each calling thread gets its own infer request (a request is not safe to share between threads;
-    the node runs two inference threads). The precision is pinned to float32 so the outputs are the
-    export's on every CPU (OpenVINO would run bf16 where the CPU has it); ``threads`` and the export's
-    ``lrcfuse.cpu_threads`` hint mean what they mean for :class:`OnnxRuntimeBackend`.
-
-    Frames under 4 x 4 pixels are refused: OpenVINO 2026.4 computes 2x2, 2x3 and 3x2 frames of these
-    networks wrongly (off by up to 0.01, where ONNX Runtime and PyTorch agree within 1e-7; with every
-    intermediate tensor exposed as an output it agrees again, so one of its graph fusions is at fault).
-    No camera or tile is that small.
-    """
-
-    name = "openvino"
-    MIN_SIDE = 4  # frames with both sides below this are refused (see above)
-
-    def __init__(self, onnx_path: str | Path, device: str = "cpu", threads: int = 0) -> None:
-        ov = _import_openvino()
-        self.onnx_path = Path(onnx_path)
-        if not self.onnx_path.is_file():
-            raise FileNotFoundError(f"ONNX model {self.onnx_path} does not exist")
-        if device != "cpu":
-            raise BackendUnavailable(
-                f"backend 'openvino' runs on the CPU (device 'cpu'), not on {device!r}: "
-                "use tensorrt or onnxruntime for an NVIDIA GPU"
-            )
-        self.device = "cpu"
-        self._core = ov.Core()
-        self._model = self._core.read_model(str(self.onnx_path))
-        _check_io_names(
-            self.onnx_path,
-            [i.get_any_name() for i in self._model.inputs],
-            [o.get_any_name() for o in self._model.outputs],
-        )
-        hint = _rt_info(self._model, "lrcfuse.cpu_threads")
-        self.threads = threads or (int(hint) if hint.isdigit() and int(hint) > 0 else 0) or os.cpu_count() or 1
-        self.config = {
-            "PERFORMANCE_HINT": "LATENCY",  # one frame at a time, all threads on it
-            "INFERENCE_NUM_THREADS": self.threads,
-            "INFERENCE_PRECISION_HINT": "f32",
-        }
-        self._lock = threading.Lock()
-        self._requests = threading.local()
-        self._fixed: tuple[tuple[int, int], Any] | None = None  # (size, model compiled for that size alone)
-        self._last_size: tuple[int, int] | None = None
-        self._release_next = False
-        self._any_size: Any = self._compile(None)  # fails here, not on the first frame, if OpenVINO cannot
-
-    def _compile(self, size: tuple[int, int] | None) -> Any:
-        model = self._model
-        if size is not None:
-            model = model.clone()
-            model.reshape({name: [1, 1, *size] for name in ("ir", "vi")})
-        return self._core.compile_model(model, "CPU", self.config)
-
-    def compiled_for(self, size: tuple[int, int]) -> Any:
-        """The compiled model that runs an ``H x W`` frame now (see the class doc: any-size, or fixed-size)."""
-        with self._lock:
-            if self._fixed is not None and self._fixed[0] == size:
-                return self._fixed[1]
-            if size == self._last_size:  # the second frame of this size in a row
-                self._fixed, self._any_size = (size, self._compile(size)), None
-                return self._fixed[1]
-            self._last_size = size
-            if self._any_size is None:
-                self._any_size = self._compile(None)
-            return self._any_size
-
-    def fuse(self, ir: np.ndarray, vi_y: np.ndarray) -> np.ndarray:
-        ir_in, vi_in = _network_inputs(ir, vi_y)
-        if max(ir.shape) < self.MIN_SIDE:
-            raise ValueError(
-                f"backend 'openvino' cannot fuse a {ir.shape[1]}x{ir.shape[0]} frame (OpenVINO computes frames "
-                f"under {self.MIN_SIDE}x{self.MIN_SIDE} pixels wrongly); use backend onnxruntime or torch for frames "
-                "this small"
-            )
-        compiled = self.compiled_for(ir.shape)
-        mine = getattr(self._requests, "pair", None)  # this thread's (compiled model, its request)
-        if mine is None or mine[0] is not compiled:
-            mine = self._requests.pair = (compiled, compiled.create_infer_request())
-        result = mine[1].infer({"ir": ir_in, "vi": vi_in})
-        # The output tensor is the request's own buffer, overwritten by its next run: copy it out.
-        out = np.array(result[compiled.output(0)][0, 0], dtype=np.float32, copy=True)
-        if self._release_next:
-            # A compiled model keeps the buffers of the largest frame it ran (dropping the request frees none):
-            # drop them all; the next frame compiles again (0.3 s for the default model).
-            with self._lock:
-                self._release_next, self._fixed, self._any_size, self._last_size = False, None, None, None
-                self._requests = threading.local()
-        return out
-
-    def shrink_after_next_run(self) -> None:
-        """Have the next run give back the buffers sized for its frame (tiling asks for it after a larger frame)."""
-        self._release_next = True
-
-
-def _rt_info(model: Any, key: str) -> str:
-    """An ONNX metadata entry of a model OpenVINO read (its ``rt_info`` under ``framework``), or ``''``."""
-    path = ["framework", key]
-    return model.get_rt_info(path).astype(str) if model.has_rt_info(path) else ""
 
 
 # -- TensorRT --------------------------------------------------------------------------------------
@@ -363,7 +207,7 @@ class TensorRTBackend(Backend):
 
     @torch.inference_mode()
     def fuse(self, ir: np.ndarray, vi_y: np.ndarray) -> np.ndarray:
-        ir_in, vi_in = _network_inputs(ir, vi_y)
+        ir_in, vi_in = network_inputs(ir, vi_y)
         self._check_profile(ir_in.shape)
         device = torch.device(self.device)
         tensors = {
@@ -466,12 +310,6 @@ def auto_order() -> tuple[list[str], str]:
         f"OpenVINO {'installed' if openvino_available() else 'not installed'}"
     )
     return order, why
-
-
-def prefers_openvino(onnx_path: str | Path) -> bool:
-    """Whether an export says it runs fastest on OpenVINO on a CPU (``lrcfuse.cpu_runtime=openvino``)."""
-    model = _import_openvino().Core().read_model(str(onnx_path))
-    return _rt_info(model, CPU_RUNTIME_HINT) == "openvino"
 
 
 def create_backend(
