@@ -8,6 +8,7 @@ rate, so every pair is fused and the counts are exact.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -299,13 +300,16 @@ def test_cameras_of_different_resolution_are_fused_in_the_rgb_frame(harness_fact
         # the defaults: model auto on a CPU-only machine takes LRCFuse-RT, backend auto takes ONNX Runtime
         ("auto", "auto", "onnxruntime", "model auto: rt (inference on the CPU with onnxruntime; the default model"),
         ("rt", "torch", "torch", "model rt (inference on the CPU with torch)"),
+        ("rt", "openvino", "openvino", "model rt (inference on the CPU with openvino)"),
     ],
-    ids=["auto", "rt"],
+    ids=["auto", "rt", "rt-openvino"],
 )
 def test_the_rt_model_fuses_real_frames(harness_factory, capfd, model, backend, expected_backend, log_line) -> None:
     from lrcfuse_model.images.preprocess import read_image
     from lrcfuse_model.inference.backends import auto_order
 
+    if backend == "openvino" and not importlib.util.find_spec("openvino"):
+        pytest.skip('no OpenVINO: the openvino package is not installed (pip install "lrcfuse_ros[openvino]")')
     if backend == "auto":
         first = auto_order()[0][0]
         if first == "tensorrt":

@@ -85,3 +85,26 @@ def test_openvino_compiles_a_fixed_size_model_for_a_stream(small_model, small_on
     for size in ((30, 40), (30, 40), (17, 23), (30, 40), (30, 40)):  # each size on whichever model: the same result
         ir, vi = frames(*size)
         assert np.abs(backend.fuse(ir, vi) - TorchBackend(small_model).fuse(ir, vi)).max() < 1e-5
+
+
+def test_cli_fuse_on_openvino(tmp_path, tiny_weights, monkeypatch):
+    """``lrcfuse fuse --backend openvino`` on a folder: the same images as on ONNX Runtime, within one grey level
+    (three equal-size pairs, so both the any-size and the fixed-size compiled model write some)."""
+    if not importlib.util.find_spec("openvino"):
+        pytest.skip('no OpenVINO: the openvino package is not installed (pip install "lrcfuse_ros[openvino]")')
+    from PIL import Image
+
+    from lrcfuse_model.cli import main as cli_main
+
+    g = np.random.default_rng(4)
+    for side in ("ir", "vi"):
+        (tmp_path / side).mkdir()
+        for k in range(3):
+            Image.fromarray(g.integers(0, 256, (40, 56), dtype=np.uint8)).save(tmp_path / side / f"{k}.png")
+    common = ["fuse", "--model", str(tiny_weights), "--ir", str(tmp_path / "ir"), "--vi", str(tmp_path / "vi")]
+    monkeypatch.setenv("LRCFUSE_CACHE", str(tmp_path / "cache"))  # the ONNX export of tiny_weights goes there
+    assert cli_main([*common, "--backend", "openvino", "--out", str(tmp_path / "ov")]) == 0
+    assert cli_main([*common, "--backend", "onnxruntime", "--out", str(tmp_path / "ort")]) == 0
+    for k in range(3):
+        ov, ort = (np.asarray(Image.open(tmp_path / d / f"{k}.png"), int) for d in ("ov", "ort"))
+        assert ov.shape == (40, 56) and np.abs(ov - ort).max() <= 1
