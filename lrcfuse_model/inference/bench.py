@@ -179,7 +179,8 @@ def round_ratios(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Per-round speed ratios of the records (each with ``round_ms``), medianed over the rounds.
 
     For each size and backend: each model against ``default`` (the first model timed there when
-    ``default`` is not). For each size and model: each backend against ``torch`` (when timed).
+    ``default`` is not). For each size and model: each backend against ``torch`` (the first backend timed
+    when ``torch`` is not: ``--backends onnxruntime,openvino`` gives OpenVINO against ONNX Runtime).
     ``speedup`` > 1: ``model`` (or ``backend``) is that many times faster than ``baseline``.
     """
     by_size: dict[tuple[int, int], list[Mapping[str, Any]]] = {}
@@ -204,9 +205,9 @@ def round_ratios(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
                     out.append(ratio("model", base, r, backend=backend, model=r["model"], baseline=base["model"]))
         for model in dict.fromkeys(r["model"] for r in group):
             rows = [r for r in group if r["model"] == model]
-            base = next((r for r in rows if r["backend"] == BASELINE_BACKEND), None)
+            base = next((r for r in rows if r["backend"] == BASELINE_BACKEND), rows[0])
             for r in rows:
-                if base is not None and r is not base:
+                if r is not base:
                     out.append(ratio("backend", base, r, model=model, backend=r["backend"], baseline=base["backend"]))
     return out
 

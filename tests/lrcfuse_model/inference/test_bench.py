@@ -115,6 +115,11 @@ def test_ratios_are_medians_of_per_round_ratios():
     other = [dict(r, model="a.pt" if r["model"] == "default" else "b.pt") for r in records]
     (model_ratio,) = [r for r in round_ratios(other) if r["kind"] == "model" and r["backend"] == "torch"]
     assert (model_ratio["model"], model_ratio["baseline"]) == ("b.pt", "a.pt")
+    # Without `torch`, the first backend timed is the baseline.
+    no_torch = [dict(r, backend="openvino") if r["backend"] == "torch" else r for r in records[1::2] + records[::2]]
+    backend_ratios = {r["model"]: r for r in round_ratios(no_torch) if r["kind"] == "backend"}
+    assert backend_ratios["default"]["baseline"] == "onnxruntime" and backend_ratios["default"]["backend"] == "openvino"
+    assert backend_ratios["default"]["speedup"] == pytest.approx(0.5)  # onnxruntime / openvino: 0.5, 0.5, 1/3
     text = format_report({"records": [], "skipped": [], "ratios": round_ratios(records), "models": [],
                           "torch_blocks": [], "malloc": [], "machine": {"cpu_count": 2, "processor": "x", "torch": "t",
                           "malloc_tuned": True, "isolated_processes": True}})  # fmt: skip
