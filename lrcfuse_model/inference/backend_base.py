@@ -8,6 +8,7 @@ imports it back.
 from __future__ import annotations
 
 import abc
+import os
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +46,17 @@ class Backend(abc.ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, device={self.device!r})"
+
+
+def cpu_threads(threads: int, hint: str) -> int:
+    """The CPU threads a backend runs with: ``threads`` when given (not 0); else the export's
+    ``lrcfuse.cpu_threads`` hint (``hint``, '' when none) when it asks for fewer than the cores, since
+    0 means "what suits this network" (LRCFuse-RT: its operators are too small to share, see
+    nn/rt_model.py); else every core."""
+    cores = os.cpu_count() or 1
+    if threads:
+        return threads
+    return int(hint) if hint.isdigit() and 0 < int(hint) < cores else cores
 
 
 def check_io_names(path: Path, inputs: list[str], outputs: list[str]) -> None:

@@ -39,9 +39,10 @@ import numpy as np
 import torch
 
 from ..nn.model import LRCFuse
-from .backend_base import Backend, check_io_names, network_inputs
-from .openvino_backend import OpenVinoBackend, prefers_openvino
+from .backend_base import Backend, check_io_names, cpu_threads, network_inputs
+from .openvino_backend import OpenVinoBackend, prefers_openvino, require_cpu
 from .runtimes import (
+    CPU_THREADS_HINT,
     SPIN_WAIT_HINT,
     BackendUnavailable,
     _cuda_index,
@@ -111,12 +112,8 @@ class OnnxRuntimeBackend(Backend):
         self._ort, self._shrink_next = ort, False
         self.session = self._session(ort, providers)
         hints = self.session.get_modelmeta().custom_metadata_map
-        again = False
-        # threads=0 means "what suits this network": an export may say it runs best on fewer cores
-        # (LRCFuse-RT: its operators are too small to share, see nn/rt_model.py).
-        hint = hints.get("lrcfuse.cpu_threads", "")
-        if not threads and self.device == "cpu" and hint.isdigit() and 0 < int(hint) < self.threads:
-            self.threads, again = int(hint), True
+        wanted = cpu_threads(threads, hints.get(CPU_THREADS_HINT, "") if self.device == "cpu" else "")
+        again, self.threads = wanted != self.threads, wanted
         # An export whose operators each run for milliseconds asks for no spin-waiting (the default
         # LRCFuse, inference/deploy_graph.py): spinning saves nothing there and takes a core from
         # whatever else runs on the machine.
@@ -265,17 +262,14 @@ def _make(
         if threads:
             torch.set_num_threads(threads)
         return TorchBackend(load_model(weights or None, device), device)
+    if name in ("onnxruntime", "openvino") and kind == "engine":
+        raise ValueError(f"backend {name!r} cannot run a TensorRT engine ({weights}); give .pt or .onnx")
     if name == "onnxruntime":
-        if kind == "engine":
-            raise ValueError(f"backend 'onnxruntime' cannot run a TensorRT engine ({weights}); give .pt or .onnx")
         _import_onnxruntime()  # fail before exporting when the runtime is missing
         return OnnxRuntimeBackend(_onnx_for(weights, cache_dir, log), device, threads)
     if name == "openvino":
-        if kind == "engine":
-            raise ValueError(f"backend 'openvino' cannot run a TensorRT engine ({weights}); give .pt or .onnx")
-        _import_openvino()
-        if device != "cpu":  # before exporting anything
-            raise BackendUnavailable(f"backend 'openvino' runs on the CPU (device 'cpu'), not on {device!r}")
+        _import_openvino()  # as for onnxruntime: the runtime and the device before exporting anything
+        require_cpu(device)
         return OpenVinoBackend(_onnx_for(weights, cache_dir, log), device, threads)
     if name == "tensorrt":
         require_tensorrt()  # before exporting or building anything

@@ -41,7 +41,7 @@ from ..nn.checkpoint import load_model, resolve_weights
 from ..nn.model import LRCFuse
 from ..nn.rt_model import LRCFuseRT
 from .deploy_graph import deploy_module
-from .runtimes import CPU_RUNTIME_HINT, SPIN_WAIT_HINT, _cuda_index, _import_tensorrt
+from .runtimes import CPU_RUNTIME_HINT, CPU_THREADS_HINT, SPIN_WAIT_HINT, _cuda_index, _import_tensorrt
 
 ONNX_OPSET = 18
 # Bumped when the exported graph or its metadata changes for the same weights, so that stale cache
@@ -264,7 +264,7 @@ def export_onnx(model: LRCFuse | LRCFuseRT, path: str | Path, opset: int = ONNX_
         # What the runtime should know about the network: ONNX Runtime reads the CPU thread count.
         hints = {"lrcfuse.architecture": getattr(model, "architecture", "lrcfuse")}
         if getattr(model, "cpu_threads", 0):
-            hints["lrcfuse.cpu_threads"] = str(model.cpu_threads)
+            hints[CPU_THREADS_HINT] = str(model.cpu_threads)
         if getattr(traced, "cpu_spin_wait", True) is False:
             hints[SPIN_WAIT_HINT] = "0"
         if getattr(traced, "cpu_runtime", ""):

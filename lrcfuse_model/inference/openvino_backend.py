@@ -8,15 +8,14 @@ default model on OpenVINO"). Its export says so (``lrcfuse.cpu_runtime=openvino`
 
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .backend_base import Backend, check_io_names, network_inputs
-from .runtimes import CPU_RUNTIME_HINT, BackendUnavailable, _import_openvino
+from .backend_base import Backend, check_io_names, cpu_threads, network_inputs
+from .runtimes import CPU_RUNTIME_HINT, CPU_THREADS_HINT, BackendUnavailable, _import_openvino
 
 
 class OpenVinoBackend(Backend):
@@ -48,11 +47,7 @@ class OpenVinoBackend(Backend):
         self.onnx_path = Path(onnx_path)
         if not self.onnx_path.is_file():
             raise FileNotFoundError(f"ONNX model {self.onnx_path} does not exist")
-        if device != "cpu":
-            raise BackendUnavailable(
-                f"backend 'openvino' runs on the CPU (device 'cpu'), not on {device!r}: "
-                "use tensorrt or onnxruntime for an NVIDIA GPU"
-            )
+        require_cpu(device)
         self.device = "cpu"
         self._core = ov.Core()
         self._model = self._core.read_model(str(self.onnx_path))
@@ -61,8 +56,7 @@ class OpenVinoBackend(Backend):
             [i.get_any_name() for i in self._model.inputs],
             [o.get_any_name() for o in self._model.outputs],
         )
-        hint = rt_info(self._model, "lrcfuse.cpu_threads")
-        self.threads = threads or (int(hint) if hint.isdigit() and int(hint) > 0 else 0) or os.cpu_count() or 1
+        self.threads = cpu_threads(threads, rt_info(self._model, CPU_THREADS_HINT))
         self.config = {
             "PERFORMANCE_HINT": "LATENCY",  # one frame at a time, all threads on it
             "INFERENCE_NUM_THREADS": self.threads,
@@ -121,6 +115,15 @@ class OpenVinoBackend(Backend):
     def shrink_after_next_run(self) -> None:
         """Have the next run give back the buffers sized for its frame (tiling asks for it after a larger frame)."""
         self._release_next = True
+
+
+def require_cpu(device: str) -> None:
+    """OpenVINO runs here on the CPU only: any other ``device`` is :class:`BackendUnavailable`."""
+    if device != "cpu":
+        raise BackendUnavailable(
+            f"backend 'openvino' runs on the CPU (device 'cpu'), not on {device!r}: "
+            "use tensorrt or onnxruntime for an NVIDIA GPU"
+        )
 
 
 def rt_info(model: Any, key: str) -> str:

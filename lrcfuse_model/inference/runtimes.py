@@ -16,6 +16,9 @@ import torch
 # Export metadata that the ONNX Runtime backend reads: "0" = the CPU pool without spin-waiting
 # (session.intra_op.allow_spinning); written by export_onnx for networks that ask for it.
 SPIN_WAIT_HINT = "lrcfuse.cpu_spin_wait"
+# Export metadata that the CPU backends read: the thread count the network runs best on, when fewer than the
+# cores (LRCFuse-RT: its operators are too small to share); see backend_base.cpu_threads.
+CPU_THREADS_HINT = "lrcfuse.cpu_threads"
 # Export metadata that backend ``auto`` reads: the CPU runtime this network measured fastest on, where it is
 # installed ("openvino": the default LRCFuse, 1.4-1.6x ONNX Runtime's CPU provider; docs/deployment.md).
 CPU_RUNTIME_HINT = "lrcfuse.cpu_runtime"
